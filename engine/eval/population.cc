@@ -1,0 +1,78 @@
+#include "engine/eval/population.h"
+
+#include <algorithm>
+
+namespace ennakko {
+
+StringId StringTable::Intern(std::string_view s) {
+  if (s.empty()) return kNoString;
+  auto it = index_.find(std::string(s));
+  if (it != index_.end()) return it->second;
+  StringId id = static_cast<StringId>(strings_.size());
+  strings_.emplace_back(s);
+  index_.emplace(std::string(s), id);
+  return id;
+}
+
+StringId StringTable::Find(std::string_view s) const {
+  auto it = index_.find(std::string(s));
+  return it == index_.end() ? kNoString : it->second;
+}
+
+int64_t Population::IndexOf(int64_t store_id) const {
+  auto it = by_store_id_.find(store_id);
+  return it == by_store_id_.end() ? -1 : static_cast<int64_t>(it->second);
+}
+
+size_t Population::MemoryBytes() const {
+  size_t n = size();
+  return n * (sizeof(int64_t) + 2 * sizeof(int32_t) + 2 * sizeof(StringId) + 1 + 3 * sizeof(uint32_t)) +
+         (guardians_.size() + children_.size()) * sizeof(PersonIndex) + placements_.size() * sizeof(Placement) +
+         by_store_id_.size() * (sizeof(int64_t) + sizeof(PersonIndex) + 2 * sizeof(void*));
+}
+
+void PopulationBuilder::AddPerson(const Person& p) {
+  PersonIndex idx = static_cast<PersonIndex>(pop_.id_.size());
+  pop_.id_.push_back(p.store_id);
+  pop_.birth_.push_back(p.birth);
+  pop_.death_.push_back(p.death);
+  pop_.municipality_.push_back(pop_.strings_.Intern(p.municipality));
+  pop_.language_.push_back(pop_.strings_.Intern(p.language));
+  pop_.flags_.push_back(p.address_protected ? Population::kProtected : 0);
+  pop_.by_store_id_.emplace(p.store_id, idx);
+}
+
+void PopulationBuilder::AddCustody(int64_t guardian, int64_t ward) {
+  int64_t g = pop_.IndexOf(guardian), w = pop_.IndexOf(ward);
+  if (g < 0 || w < 0) return;
+  custody_.emplace_back(static_cast<PersonIndex>(g), static_cast<PersonIndex>(w));
+}
+
+void PopulationBuilder::AddPlacement(int64_t store_id, std::string_view kind, int32_t start, int32_t end) {
+  int64_t p = pop_.IndexOf(store_id);
+  if (p < 0) return;
+  placements_.emplace_back(static_cast<PersonIndex>(p), Placement{pop_.strings_.Intern(kind), start, end});
+}
+
+namespace {
+// Counting sort of (owner, value) pairs into CSR offsets and values.
+template <typename V, typename Pairs, typename Owner, typename Value>
+void ToCsr(size_t n, const Pairs& pairs, Owner owner, Value value, std::vector<uint32_t>& off, std::vector<V>& out) {
+  off.assign(n + 1, 0);
+  for (const auto& pr : pairs) ++off[owner(pr) + 1];
+  for (size_t i = 0; i < n; ++i) off[i + 1] += off[i];
+  out.resize(pairs.size());
+  std::vector<uint32_t> fill(off.begin(), off.end() - 1);
+  for (const auto& pr : pairs) out[fill[owner(pr)]++] = value(pr);
+}
+}  // namespace
+
+Population PopulationBuilder::Build() && {
+  size_t n = pop_.id_.size();
+  ToCsr(n, custody_, [](auto& p) { return p.second; }, [](auto& p) { return p.first; }, pop_.guardian_off_, pop_.guardians_);
+  ToCsr(n, custody_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.child_off_, pop_.children_);
+  ToCsr(n, placements_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.placement_off_, pop_.placements_);
+  return std::move(pop_);
+}
+
+}  // namespace ennakko

@@ -1,0 +1,106 @@
+// The evaluation snapshot: every resident's facts in flat arrays, read-only during evaluation.
+//
+// Persons are dense indexes 0..size()-1. Missing facts use sentinels (kNoDate, kNoString) so the
+// evaluator can tell "not held" from a value without branching on optionals. Relations (guardians,
+// children, placements) are CSR ranges: offsets into one shared array. Strings are interned once;
+// the evaluator compares ids, never text. Built single-threaded by a PopulationBuilder, then
+// immutable and safe to share between threads.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/base/date.h"
+
+namespace ennakko {
+
+using PersonIndex = uint32_t;
+using StringId = uint32_t;
+
+inline constexpr int32_t kNoDate = INT32_MIN;
+inline constexpr StringId kNoString = 0;
+
+class StringTable {
+ public:
+  StringTable() { strings_.emplace_back(); }
+  StringId Intern(std::string_view s);
+  // kNoString when the string was never interned (so it cannot equal any stored value).
+  StringId Find(std::string_view s) const;
+  const std::string& Get(StringId id) const { return strings_[id]; }
+
+ private:
+  std::vector<std::string> strings_;
+  std::unordered_map<std::string, StringId> index_;
+};
+
+struct Placement {
+  StringId kind = kNoString;
+  int32_t start = kNoDate;
+  int32_t end = kNoDate;
+};
+
+class Population {
+ public:
+  size_t size() const { return id_.size(); }
+  int64_t store_id(PersonIndex p) const { return id_[p]; }
+  int32_t birth_date(PersonIndex p) const { return birth_[p]; }
+  int32_t death_date(PersonIndex p) const { return death_[p]; }
+  StringId municipality(PersonIndex p) const { return municipality_[p]; }
+  StringId language(PersonIndex p) const { return language_[p]; }
+  bool address_protected(PersonIndex p) const { return flags_[p] & kProtected; }
+  std::span<const PersonIndex> guardians(PersonIndex p) const {
+    return {guardians_.data() + guardian_off_[p], guardian_off_[p + 1] - guardian_off_[p]};
+  }
+  std::span<const PersonIndex> children(PersonIndex p) const {
+    return {children_.data() + child_off_[p], child_off_[p + 1] - child_off_[p]};
+  }
+  std::span<const Placement> placements(PersonIndex p) const {
+    return {placements_.data() + placement_off_[p], placement_off_[p + 1] - placement_off_[p]};
+  }
+  const StringTable& strings() const { return strings_; }
+  // Index of a store id, or -1.
+  int64_t IndexOf(int64_t store_id) const;
+  // Approximate bytes held, for the memory figure in benchmarks.
+  size_t MemoryBytes() const;
+
+ private:
+  friend class PopulationBuilder;
+  static constexpr uint8_t kProtected = 1;
+  std::vector<int64_t> id_;
+  std::vector<int32_t> birth_, death_;
+  std::vector<StringId> municipality_, language_;
+  std::vector<uint8_t> flags_;
+  std::vector<uint32_t> guardian_off_, child_off_, placement_off_;
+  std::vector<PersonIndex> guardians_, children_;
+  std::vector<Placement> placements_;
+  StringTable strings_;
+  std::unordered_map<int64_t, PersonIndex> by_store_id_;
+};
+
+// Builds a Population: add persons first, then relations by store id, then Build().
+class PopulationBuilder {
+ public:
+  struct Person {
+    int64_t store_id = 0;
+    int32_t birth = kNoDate;
+    int32_t death = kNoDate;
+    std::string_view municipality;  // empty = not held
+    std::string_view language;      // empty = not held
+    bool address_protected = false;
+  };
+  void AddPerson(const Person& p);
+  void AddCustody(int64_t guardian_store_id, int64_t ward_store_id);
+  void AddPlacement(int64_t store_id, std::string_view kind, int32_t start, int32_t end);
+  Population Build() &&;
+
+ private:
+  Population pop_;
+  std::vector<std::pair<PersonIndex, PersonIndex>> custody_;  // guardian, ward
+  std::vector<std::pair<PersonIndex, Placement>> placements_;
+};
+
+}  // namespace ennakko

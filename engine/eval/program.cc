@@ -1,0 +1,184 @@
+#include "engine/eval/program.h"
+
+#include <map>
+
+#include <fmt/format.h>
+
+namespace ennakko {
+
+namespace {
+
+class Compiler {
+ public:
+  Compiler(std::vector<std::string>& literals, std::vector<std::string>& params, const std::string& text)
+      : literals_(literals), params_(params), text_(text) {}
+
+  Status Run(const Expr& e, CompiledExpr& out) {
+    out_ = &out;
+    out.text = text_;
+    out.paths.push_back("");  // path 0: none
+    int32_t root = Emit(e);
+    if (!status_.ok()) return status_;
+    // The root must be the last node.
+    if (root != static_cast<int32_t>(out.nodes.size()) - 1) {
+      Node copy = out.nodes[static_cast<size_t>(root)];
+      out.nodes.push_back(copy);
+    }
+    return Status::Ok();
+  }
+
+ private:
+  int32_t Add(Node n) {
+    out_->nodes.push_back(n);
+    return static_cast<int32_t>(out_->nodes.size()) - 1;
+  }
+
+  uint32_t Path(const Expr& e) {
+    // Rebuild a readable path such as subject.guardians or p.kind from the tree.
+    std::function<std::string(const Expr&)> show = [&](const Expr& x) -> std::string {
+      if (x.kind == ExprKind::kIdent) return x.name;
+      if (x.kind == ExprKind::kSelect) return show(*x.args[0]) + "." + x.name;
+      if (x.kind == ExprKind::kCall) return x.name + "(...)";
+      return "(...)";
+    };
+    out_->paths.push_back(show(e));
+    return static_cast<uint32_t>(out_->paths.size() - 1);
+  }
+
+  int32_t Emit(const Expr& e) {
+    switch (e.kind) {
+      case ExprKind::kLiteral: {
+        Node n{Op::kConstNull};
+        if (auto* b = std::get_if<bool>(&e.literal)) n = {Op::kConstBool, false, -1, -1, -1, *b ? 1 : 0};
+        if (auto* i = std::get_if<int64_t>(&e.literal)) n = {Op::kConstInt, false, -1, -1, -1, *i};
+        if (auto* s = std::get_if<std::string>(&e.literal)) {
+          literals_.push_back(*s);
+          n = {Op::kConstString, false, -1, -1, -1, static_cast<int64_t>(literals_.size() - 1)};
+        }
+        return Add(n);
+      }
+      case ExprKind::kIdent:
+        if (e.slot >= 0) return Add({Op::kSlot, false, -1, -1, -1, e.slot});
+        if (e.name == "subject") return Add({Op::kSubject});
+        if (e.name == "today") return Add({Op::kToday});
+        status_ = Status::Internal("unresolved name " + e.name);
+        return -1;
+      case ExprKind::kSelect: {
+        if (!e.param.empty()) {
+          int64_t idx = -1;
+          for (size_t i = 0; i < params_.size(); ++i) {
+            if (params_[i] == e.param) idx = static_cast<int64_t>(i);
+          }
+          if (idx < 0) {
+            params_.push_back(e.param);
+            idx = static_cast<int64_t>(params_.size() - 1);
+          }
+          Node n{Op::kParam, false, -1, -1, -1, idx};
+          n.path = Path(e);
+          return Add(n);
+        }
+        int32_t a = Emit(*e.args[0]);
+        Node n{Op::kField, e.field_nullable, a, -1, -1, static_cast<int64_t>(e.field)};
+        n.path = Path(e);
+        return Add(n);
+      }
+      case ExprKind::kUnary: {
+        int32_t a = Emit(*e.args[0]);
+        return Add({e.name == "!" ? Op::kNot : Op::kNeg, false, a});
+      }
+      case ExprKind::kBinary: {
+        static const std::map<std::string, Op> kOps = {
+            {"&&", Op::kAnd}, {"||", Op::kOr}, {"==", Op::kEq}, {"!=", Op::kNe}, {"<", Op::kLt},
+            {"<=", Op::kLe}, {">", Op::kGt}, {">=", Op::kGe}, {"+", Op::kAdd}, {"-", Op::kSub},
+            {"*", Op::kMul}, {"/", Op::kDiv}, {"%", Op::kMod}, {"in", Op::kIn}};
+        int32_t a = Emit(*e.args[0]);
+        int32_t b = Emit(*e.args[1]);
+        return Add({kOps.at(e.name), false, a, b});
+      }
+      case ExprKind::kConditional: {
+        int32_t a = Emit(*e.args[0]);
+        int32_t b = Emit(*e.args[1]);
+        int32_t c = Emit(*e.args[2]);
+        return Add({Op::kCond, false, a, b, c});
+      }
+      case ExprKind::kList: {
+        std::vector<int32_t> items;
+        for (const auto& x : e.args) items.push_back(Emit(*x));
+        int32_t first = static_cast<int32_t>(out_->list_items.size());
+        out_->list_items.insert(out_->list_items.end(), items.begin(), items.end());
+        return Add({Op::kConstList, false, first, static_cast<int32_t>(items.size())});
+      }
+      case ExprKind::kCall: {
+        switch (e.builtin) {
+          case Builtin::kYear: return Add({Op::kYear, false, Emit(*e.args[0])});
+          case Builtin::kMonth: return Add({Op::kMonth, false, Emit(*e.args[0])});
+          case Builtin::kSize: return Add({Op::kSize, false, Emit(*e.args[0])});
+          case Builtin::kAgeAt: {
+            int32_t a = Emit(*e.args[0]);
+            int32_t b = Emit(*e.args[1]);
+            return Add({Op::kAgeAt, false, a, b});
+          }
+          case Builtin::kDate: {
+            Date d = *Date::Parse(std::get<std::string>(e.args[0]->literal));
+            return Add({Op::kConstDate, false, -1, -1, -1, d.days});
+          }
+          case Builtin::kExists:
+          case Builtin::kAll:
+          case Builtin::kCount: {
+            int32_t list = Emit(*e.args[0]);
+            int32_t pred = Emit(*e.args[2]);
+            Op op = e.builtin == Builtin::kExists ? Op::kExists : e.builtin == Builtin::kAll ? Op::kAll : Op::kCount;
+            return Add({op, false, list, pred, -1, e.args[1]->slot});
+          }
+          case Builtin::kNone: break;
+        }
+        status_ = Status::Internal("unresolved function " + e.name);
+        return -1;
+      }
+    }
+    return -1;
+  }
+
+  std::vector<std::string>& literals_;
+  std::vector<std::string>& params_;
+  const std::string& text_;
+  CompiledExpr* out_ = nullptr;
+  Status status_;
+};
+
+}  // namespace
+
+Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::shared_ptr<const RuleSources> sources) {
+  auto set = std::make_shared<RuleSet>();
+  set->sources_ = sources;
+  auto compile = [&](const CheckedExpr& src, CompiledExpr& out) -> Status {
+    if (!src.expr) return Status::Ok();
+    Compiler c(set->literals_, set->param_names_, src.text);
+    ENNAKKO_RETURN_IF_ERROR(c.Run(*src.expr, out));
+    out.slots = src.check.slots;
+    return Status::Ok();
+  };
+  for (const auto& spec : sources->rules) {
+    CompiledRule r;
+    r.spec = &spec;
+    ENNAKKO_RETURN_IF_ERROR(compile(spec.applies_to, r.applies_to));
+    for (const auto& clause : spec.eligibility) {
+      r.clauses.emplace_back();
+      ENNAKKO_RETURN_IF_ERROR(compile(clause, r.clauses.back()));
+    }
+    if (spec.has_offer) {
+      ENNAKKO_RETURN_IF_ERROR(compile(spec.offer_to, r.offer_to));
+      ENNAKKO_RETURN_IF_ERROR(compile(spec.period, r.period));
+    }
+    for (const auto& fact : spec.data_held) {
+      const FieldInfo* f = FindField(TypeKind::kPerson, fact.substr(8));
+      if (!f) return Status::Internal("unknown fact " + fact);
+      r.data_held.push_back(f->field);
+      r.data_held_names.push_back(fact);
+    }
+    set->rules_.push_back(std::move(r));
+  }
+  return std::shared_ptr<const RuleSet>(std::move(set));
+}
+
+}  // namespace ennakko

@@ -1,0 +1,74 @@
+// Compiled rules: each checked expression becomes a flat array of nodes evaluated by a switch,
+// with no allocation, string comparison or map lookup per resident.
+//
+// A RuleSet is compiled once from RuleSources and is immutable: share it between threads and swap
+// it whole on reload. Evaluation state (macro variable slots, literal string ids bound to one
+// population, parameter values in force on one date) lives in an Evaluator, one per thread.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/base/status.h"
+#include "engine/eval/population.h"
+#include "engine/lang/rule.h"
+
+namespace ennakko {
+
+enum class Op : uint8_t {
+  kConstBool, kConstInt, kConstNull, kConstString /*imm = literal index*/, kConstDate,
+  kConstList /*a = first element node index in `lists`, b = count*/,
+  kSubject, kToday, kSlot /*imm = slot*/, kParam /*imm = param index*/,
+  kField /*a = operand, imm = Field, flag = nullable*/,
+  kNot, kNeg, kAnd, kOr, kEq, kNe, kLt, kLe, kGt, kGe, kAdd, kSub, kMul, kDiv, kMod, kIn,
+  kCond, kYear, kMonth, kAgeAt, kSize, kExists, kAll, kCount,
+};
+
+struct Node {
+  Op op;
+  bool flag = false;
+  int32_t a = -1, b = -1, c = -1;  // child node indexes
+  int64_t imm = 0;
+  uint32_t path = 0;  // index into CompiledExpr::paths: what is missing when this is unknown
+};
+
+struct CompiledExpr {
+  std::vector<Node> nodes;  // root is the last node
+  std::vector<int32_t> list_items;  // kConstList element node indexes
+  std::vector<std::string> paths;   // source text of fact accesses, for "missing: ..." reasons
+  std::string text;
+  int slots = 0;
+  bool empty() const { return nodes.empty(); }
+};
+
+struct CompiledRule {
+  const RuleSpec* spec = nullptr;  // owned by the RuleSet's sources
+  CompiledExpr applies_to;
+  std::vector<CompiledExpr> clauses;
+  CompiledExpr offer_to;
+  CompiledExpr period;
+  std::vector<Field> data_held;
+  std::vector<std::string> data_held_names;
+};
+
+class RuleSet {
+ public:
+  static Result<std::shared_ptr<const RuleSet>> Compile(std::shared_ptr<const RuleSources> sources);
+  const std::vector<CompiledRule>& rules() const { return rules_; }
+  const RuleSources& sources() const { return *sources_; }
+  const std::string& revision() const { return sources_->revision; }
+  // Literal strings of every expression, by index (kConstString imm).
+  const std::vector<std::string>& literals() const { return literals_; }
+  // Parameter names by index (kParam imm).
+  const std::vector<std::string>& param_names() const { return param_names_; }
+
+ private:
+  std::shared_ptr<const RuleSources> sources_;
+  std::vector<CompiledRule> rules_;
+  std::vector<std::string> literals_;
+  std::vector<std::string> param_names_;
+};
+
+}  // namespace ennakko

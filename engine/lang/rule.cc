@@ -1,0 +1,347 @@
+#include "engine/lang/rule.h"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include <fmt/format.h>
+
+#include "engine/base/crypto.h"
+#include "engine/lang/json_schema.h"
+#include "engine/lang/parser.h"
+#include "schemas/embedded_schemas.h"
+
+namespace fs = std::filesystem;
+
+namespace ennakko {
+
+const std::vector<std::string>& MessagePlaceholders() {
+  static const std::vector<std::string> kNames = {"child_first_name", "period", "service_title",
+                                                  "sender", "reply_code"};
+  return kNames;
+}
+
+const ParamValue* ParamSpec::InForce(Date at) const {
+  const ParamValue* found = nullptr;
+  for (const auto& v : values) {
+    if (v.from <= at) found = &v;
+  }
+  return found;
+}
+
+namespace {
+
+const SchemaValidator& Schema(const char* name) {
+  // Built once; the embedded schemas are part of the binary and known to be valid (tested).
+  static std::map<std::string, std::unique_ptr<SchemaValidator>> cache;
+  static std::mutex mu;
+  std::lock_guard lock(mu);
+  auto& v = cache[name];
+  if (!v) v = std::move(SchemaValidator::FromJson(nlohmann::json::parse(EmbeddedSchema(name))).value());
+  return *v;
+}
+
+TypeKind ParamType(const std::string& t) {
+  if (t == "int") return TypeKind::kInt;
+  if (t == "bool") return TypeKind::kBool;
+  if (t == "date") return TypeKind::kDate;
+  return TypeKind::kString;
+}
+
+bool ValueHasType(const nlohmann::json& v, TypeKind k) {
+  switch (k) {
+    case TypeKind::kInt: return v.is_number_integer();
+    case TypeKind::kBool: return v.is_boolean();
+    case TypeKind::kString: return v.is_string();
+    case TypeKind::kDate: return v.is_string() && Date::Parse(v.get<std::string>()).has_value();
+    default: return false;
+  }
+}
+
+void LoadParamFile(const std::string& path, std::map<std::string, ParamSpec>& out, Diagnostics& diags) {
+  auto doc = LoadYamlFile(path, diags);
+  if (!doc.ok()) return;
+  if (!Schema("params").Validate(*doc, diags)) return;
+  for (const auto& [name, spec] : doc->json().items()) {
+    std::string ptr = "/" + JsonPointerEscape(name);
+    if (out.count(name)) {
+      diags.Error(doc->At(ptr + "#key"), "parameter '" + name + "' is declared twice",
+                  "it is also declared in " + out[name].file);
+      continue;
+    }
+    ParamSpec p;
+    p.name = name;
+    p.file = path;
+    p.description = spec["description"].get<std::string>();
+    p.type = Type::Of(ParamType(spec["type"].get<std::string>()));
+    size_t i = 0;
+    for (const auto& v : spec["values"]) {
+      std::string vptr = fmt::format("{}/values/{}", ptr, i++);
+      auto from = Date::Parse(v["from"].get<std::string>());
+      if (!from) {
+        diags.Error(doc->At(vptr + "/from"), "'from' is not a valid date");
+        continue;
+      }
+      if (!ValueHasType(v["value"], p.type.kind)) {
+        diags.Error(doc->At(vptr + "/value"), "value does not have the declared type " + TypeName(p.type));
+        continue;
+      }
+      p.values.push_back({*from, v["value"], v["source"].get<std::string>()});
+    }
+    std::sort(p.values.begin(), p.values.end(), [](auto& a, auto& b) { return a.from < b.from; });
+    for (size_t k = 1; k < p.values.size(); ++k) {
+      if (p.values[k].from == p.values[k - 1].from) {
+        diags.Error(doc->At(ptr), "parameter '" + name + "' has two values from " + p.values[k].from.ToString());
+      }
+    }
+    out[name] = std::move(p);
+  }
+}
+
+CheckEnv EnvFor(const std::map<std::string, ParamSpec>& params) {
+  CheckEnv env;
+  for (const auto& [name, p] : params) env.params[name] = p.type;
+  return env;
+}
+
+// Parses and checks the expression at `pointer`, reporting at exact columns.
+CheckedExpr CompileExpr(const YamlDocument& doc, const std::string& pointer, const CheckEnv& env,
+                        std::optional<Type> expected, Diagnostics& diags) {
+  CheckedExpr out;
+  ScalarSource src = doc.Scalar(pointer);
+  out.text = src.text;
+  out.location = src.start;
+  ParseResult parsed = ParseExpression(src.text);
+  if (!parsed.expr) {
+    diags.Error(src.LocationOf(parsed.error.offset), "syntax error: " + parsed.error.message);
+    return out;
+  }
+  out.check = CheckExpression(*parsed.expr, env, expected);
+  for (const auto& issue : out.check.issues) diags.Error(src.LocationOf(issue.offset), issue.message, issue.hint);
+  out.expr = std::move(parsed.expr);
+  return out;
+}
+
+// Splits `when` at its top-level && into clauses, so a decision can say which clause failed.
+std::vector<CheckedExpr> CompileClauses(const YamlDocument& doc, const std::string& pointer,
+                                        const CheckEnv& env, Diagnostics& diags) {
+  CheckedExpr whole = CompileExpr(doc, pointer, env, Type::Of(TypeKind::kBool), diags);
+  std::vector<CheckedExpr> clauses;
+  if (!whole.expr || !whole.check.issues.empty()) {
+    clauses.push_back(std::move(whole));
+    return clauses;
+  }
+  std::vector<std::unique_ptr<Expr>> parts;
+  std::vector<size_t> ops;
+  std::function<void(std::unique_ptr<Expr>)> flatten = [&](std::unique_ptr<Expr> e) {
+    if (e->kind == ExprKind::kBinary && e->name == "&&") {
+      size_t op = e->offset;
+      auto lhs = std::move(e->args[0]);
+      auto rhs = std::move(e->args[1]);
+      flatten(std::move(lhs));
+      ops.push_back(op);
+      flatten(std::move(rhs));
+    } else {
+      parts.push_back(std::move(e));
+    }
+  };
+  std::string text = whole.text;
+  CheckResult check = whole.check;
+  flatten(std::move(whole.expr));
+  ScalarSource src = doc.Scalar(pointer);
+  size_t start = 0;
+  for (size_t i = 0; i < parts.size(); ++i) {
+    size_t end = i < ops.size() ? ops[i] : text.size();
+    std::string t = text.substr(start, end - start);
+    size_t b = t.find_first_not_of(" \n\t"), e = t.find_last_not_of(" \n\t");
+    CheckedExpr c;
+    c.text = b == std::string::npos ? t : t.substr(b, e - b + 1);
+    c.location = src.LocationOf(start + (b == std::string::npos ? 0 : b));
+    c.expr = std::move(parts[i]);
+    c.check.slots = check.slots;  // slots are numbered across the whole expression
+    c.check.subject_paths = check.subject_paths;
+    clauses.push_back(std::move(c));
+    start = end + 2;
+  }
+  return clauses;
+}
+
+void LoadMessages(const std::string& path, RuleSpec& rule, Diagnostics& diags) {
+  auto doc = LoadYamlFile(path, diags);
+  if (!doc.ok()) return;
+  if (!Schema("messages").Validate(*doc, diags)) return;
+  static const std::regex kPlaceholder(R"(\{\{\s*([A-Za-z0-9_]*)\s*\}\})");
+  const auto& known = MessagePlaceholders();
+  for (const auto& [lang, m] : doc->json().items()) {
+    for (const char* part : {"title", "body"}) {
+      std::string ptr = "/" + lang + "/" + part;
+      std::string text = m[part].get<std::string>();
+      ScalarSource src = doc->Scalar(ptr);
+      for (auto it = std::sregex_iterator(text.begin(), text.end(), kPlaceholder); it != std::sregex_iterator(); ++it) {
+        std::string name = (*it)[1].str();
+        if (std::find(known.begin(), known.end(), name) == known.end()) {
+          // Locate the placeholder in the raw source when the text maps one to one.
+          size_t raw = src.text.find(it->str());
+          SourceLocation loc = raw == std::string::npos ? doc->At(ptr) : src.LocationOf(raw);
+          std::string list;
+          for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+          diags.Error(loc, "unknown placeholder {{" + name + "}} in " + lang + " " + part,
+                      "placeholders: " + list);
+        }
+      }
+      if (text.find("{{") != std::string::npos && std::count(text.begin(), text.end(), '{') != std::count(text.begin(), text.end(), '}')) {
+        diags.Error(doc->At(ptr), "unbalanced braces in " + lang + " " + part, "write placeholders as {{name}}");
+      }
+    }
+    rule.messages[lang] = {m["title"].get<std::string>(), m["body"].get<std::string>()};
+  }
+}
+
+void LoadRule(const std::string& path, const std::map<std::string, ParamSpec>& params, RuleSpec& rule,
+              Diagnostics& diags) {
+  rule.file = path;
+  auto doc = LoadYamlFile(path, diags);
+  if (!doc.ok()) return;
+  if (!Schema("rule").Validate(*doc, diags)) return;
+  const auto& j = doc->json();
+  CheckEnv env = EnvFor(params);
+  rule.service = j["service"];
+  rule.version = j["version"];
+  rule.owner = j["owner"];
+  rule.mode = j["mode"];
+  for (const auto& [lang, t] : j["title"].items()) rule.title[lang] = t.get<std::string>();
+  for (const auto& f : j["data_held"]["facts"]) {
+    std::string path_s = f.get<std::string>();
+    std::string field = path_s.substr(std::string("subject.").size());
+    if (!FindField(TypeKind::kPerson, field)) {
+      size_t idx = rule.data_held.size();
+      diags.Error(doc->At(fmt::format("/data_held/facts/{}", idx)), "unknown fact '" + path_s + "'",
+                  "facts of a person: birth_date, death_date, municipality, language, address_protected, alive, guardians, children, placements");
+    }
+    rule.data_held.push_back(path_s);
+  }
+  rule.permission_basis = j["permission"]["basis"];
+  rule.permission_purpose = j["permission"].value("purpose", "");
+  rule.permission_reference = j["permission"]["reference"];
+  rule.obligation_statute = j["obligation"]["statute"];
+  rule.resident_minutes_saved = j["benefit"].value("resident_minutes_saved", 0);
+  rule.city_eur_saved = j["benefit"].value("city_eur_saved", 0);
+  if (rule.permission_basis == "consent") {
+    diags.Error(doc->At("/permission/basis"), "consent-based permission is not supported yet",
+                "consents arrive with the consent connector; use public-task with its legal reference");
+  }
+
+  rule.applies_to = CompileExpr(*doc, "/eligibility/applies_to", env, Type::Of(TypeKind::kBool), diags);
+  rule.eligibility = CompileClauses(*doc, "/eligibility/when", env, diags);
+
+  std::set<std::string> read = rule.applies_to.check.subject_paths;
+  for (const auto& c : rule.eligibility) read.insert(c.check.subject_paths.begin(), c.check.subject_paths.end());
+
+  if (j.contains("offer")) {
+    rule.has_offer = true;
+    const auto& o = j["offer"];
+    rule.offer_to = CompileExpr(*doc, "/offer/to", env, Type::ListOf(TypeKind::kPerson), diags);
+    rule.period = CompileExpr(*doc, "/offer/period", env, std::nullopt, diags);
+    if (rule.period.expr && rule.period.expr->type.kind != TypeKind::kError &&
+        rule.period.expr->type.kind != TypeKind::kInt && rule.period.expr->type.kind != TypeKind::kString) {
+      diags.Error(rule.period.location, "offer period must be an int or a string, not " + TypeName(rule.period.expr->type),
+                  "e.g. year(today)");
+    }
+    read.insert(rule.offer_to.check.subject_paths.begin(), rule.offer_to.check.subject_paths.end());
+    for (const auto& c : o["channels"]) rule.channels.push_back(c.get<std::string>());
+    fs::path messages = fs::path(path).parent_path() / o["messages"].get<std::string>();
+    LoadMessages(messages.string(), rule, diags);
+  }
+  for (const auto& p : read) {
+    if (std::find(rule.data_held.begin(), rule.data_held.end(), p) == rule.data_held.end()) {
+      diags.Error(doc->At("/data_held/facts"), "the rule reads " + p + " but does not declare it in data_held",
+                  "add " + p + " to data_held.facts: a decision must say which facts it depends on");
+    }
+  }
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<fs::path> SortedYaml(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    if (e.is_regular_file() && (e.path().extension() == ".yaml" || e.path().extension() == ".yml")) out.push_back(e.path());
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const RuleSources>> LoadRuleSources(const std::string& directory, Diagnostics& diags) {
+  auto out = std::make_shared<RuleSources>();
+  out->directory = directory;
+  fs::path root(directory);
+  if (!fs::is_directory(root)) {
+    diags.Error({directory, 0, 0}, "rules directory does not exist");
+    return Status::Invalid("rules directory " + directory + " does not exist");
+  }
+  std::string digest_input;
+  for (const auto& p : SortedYaml(root / "params")) {
+    LoadParamFile(p.string(), out->params, diags);
+    digest_input += p.lexically_relative(root).string() + '\0' + ReadFile(p) + '\0';
+  }
+  std::vector<fs::path> rule_dirs;
+  for (const auto& e : fs::directory_iterator(root)) {
+    if (e.is_directory() && e.path().filename() != "params" && fs::exists(e.path() / "rule.yaml")) rule_dirs.push_back(e.path());
+  }
+  std::sort(rule_dirs.begin(), rule_dirs.end());
+  std::set<std::string> services;
+  for (const auto& d : rule_dirs) {
+    RuleSpec rule;
+    LoadRule((d / "rule.yaml").string(), out->params, rule, diags);
+    for (const auto& f : SortedYaml(d)) digest_input += f.lexically_relative(root).string() + '\0' + ReadFile(f) + '\0';
+    if (!rule.service.empty() && !services.insert(rule.service).second) {
+      diags.Error({rule.file, 1, 1}, "service '" + rule.service + "' is defined twice");
+    }
+    out->rules.push_back(std::move(rule));
+  }
+  out->revision = Sha256Hex(digest_input).substr(0, 16);
+  if (diags.has_errors()) {
+    return Status::Invalid(fmt::format("{} error{} in rules under {}", diags.error_count(),
+                                       diags.error_count() == 1 ? "" : "s", directory));
+  }
+  return std::shared_ptr<const RuleSources>(std::move(out));
+}
+
+Status CheckRulePaths(const std::vector<std::string>& paths, Diagnostics& diags) {
+  for (const auto& p : paths) {
+    fs::path path(p);
+    std::error_code ec;
+    if (fs::is_directory(path, ec)) {
+      if (fs::exists(path / "rule.yaml")) {
+        // A single service folder: its parent holds params/.
+        std::map<std::string, ParamSpec> params;
+        for (const auto& f : SortedYaml(path.parent_path() / "params")) LoadParamFile(f.string(), params, diags);
+        RuleSpec rule;
+        LoadRule((path / "rule.yaml").string(), params, rule, diags);
+      } else {
+        (void)LoadRuleSources(p, diags);
+      }
+    } else if (fs::exists(path, ec)) {
+      std::map<std::string, ParamSpec> params;
+      for (const auto& f : SortedYaml(path.parent_path().parent_path() / "params")) LoadParamFile(f.string(), params, diags);
+      RuleSpec rule;
+      LoadRule(p, params, rule, diags);
+    } else {
+      diags.Error({p, 0, 0}, "no such file or directory");
+    }
+  }
+  return diags.has_errors() ? Status::Invalid("rule errors") : Status::Ok();
+}
+
+}  // namespace ennakko

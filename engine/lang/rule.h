@@ -1,0 +1,99 @@
+// Rule sources: a rules directory parsed, validated against the schemas and type-checked.
+//
+// Layout of a rules directory:
+//   params/*.yaml            dated parameters (params.schema.json)
+//   <service>/rule.yaml      one service rule (rule.schema.json)
+//   <service>/messages.yaml  its message templates per language (messages.schema.json)
+// Loading collects every problem of every file into Diagnostics (file:line:col + hint) and
+// returns an error if any is an error. A loaded RuleSources is immutable and is compiled by
+// engine/eval into an evaluation program.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/base/date.h"
+#include "engine/base/status.h"
+#include "engine/lang/ast.h"
+#include "engine/lang/checker.h"
+#include "engine/lang/diagnostics.h"
+#include "engine/lang/yaml_source.h"
+
+namespace ennakko {
+
+struct CheckedExpr {
+  std::string text;
+  std::unique_ptr<Expr> expr;
+  CheckResult check;
+  SourceLocation location;
+};
+
+struct ParamValue {
+  Date from;
+  nlohmann::json value;
+  std::string source;  // the legal source of this value
+};
+
+struct ParamSpec {
+  std::string name;
+  std::string description;
+  Type type;
+  std::vector<ParamValue> values;  // sorted by `from`
+  std::string file;
+  // The value in force on `at`, or nullptr when none is (before the first `from`).
+  const ParamValue* InForce(Date at) const;
+};
+
+struct MessageTemplate {
+  std::string title;
+  std::string body;
+};
+
+// Placeholders a message template may use.
+const std::vector<std::string>& MessagePlaceholders();
+
+struct RuleSpec {
+  std::string file;
+  std::string service;
+  int version = 0;
+  std::string owner;
+  std::string mode;  // offer | recommend | automatic | review
+  std::map<std::string, std::string> title;
+  std::vector<std::string> data_held;  // "subject.birth_date", ...
+  std::string permission_basis;        // public-task | consent
+  std::string permission_purpose;
+  std::string permission_reference;
+  std::string obligation_statute;
+  CheckedExpr applies_to;
+  std::vector<CheckedExpr> eligibility;  // the top-level && clauses of `when`, each explainable
+  int resident_minutes_saved = 0;
+  int city_eur_saved = 0;
+  // offer (mode offer)
+  bool has_offer = false;
+  CheckedExpr offer_to;
+  CheckedExpr period;
+  std::vector<std::string> channels;
+  std::map<std::string, MessageTemplate> messages;  // by language; "fi" always present
+};
+
+struct RuleSources {
+  std::string directory;
+  std::map<std::string, ParamSpec> params;
+  std::vector<RuleSpec> rules;
+  std::string revision;  // SHA-256 over every file's path and content
+};
+
+// Loads and checks a rules directory. On any error: diagnostics hold every problem and the result
+// is InvalidArgument.
+Result<std::shared_ptr<const RuleSources>> LoadRuleSources(const std::string& directory,
+                                                           Diagnostics& diags);
+
+// Checks individual rule files (for `ennakko rules check FILE...`): the params/ and messages of
+// each file's rules directory are loaded as context.
+Status CheckRulePaths(const std::vector<std::string>& paths, Diagnostics& diags);
+
+}  // namespace ennakko
