@@ -20,7 +20,7 @@ namespace ennakko {
 
 const std::vector<std::string>& MessagePlaceholders() {
   static const std::vector<std::string> kNames = {"child_first_name", "period", "service_title",
-                                                  "sender", "reply_code"};
+                                                  "reply_code"};
   return kNames;
 }
 

@@ -1,0 +1,190 @@
+#include "engine/dispatch/outbox.h"
+
+#include <fmt/format.h>
+
+#include "engine/base/crypto.h"
+
+namespace ennakko {
+
+std::string OfferKey(std::string_view service, std::string_view subject_code,
+                     std::string_view recipient_code, std::string_view period) {
+  // Length-prefixed fields so that no two different tuples can concatenate to the same input.
+  std::string input = "ennakko-offer-v1";
+  for (std::string_view part : {service, subject_code, recipient_code, period}) {
+    input += fmt::format("|{}:{}", part.size(), part);
+  }
+  return Sha256Hex(input);
+}
+
+Result<int64_t> Outbox::Enqueue(const NewOffer& o) {
+  auto st = db_.Prepare(
+      "INSERT INTO outbox (idem_key, service, subject_id, recipient_id, period, decision_id, language, "
+      "state, next_attempt_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?, 'queued', ?, ?, ?) "
+      "ON CONFLICT(idem_key) DO NOTHING");
+  if (!st.ok()) return st.status();
+  std::string now = FormatTimestamp(clock_.Now());
+  st->Bind(1, o.idem_key).Bind(2, o.service).Bind(3, o.subject_id).Bind(4, o.recipient_id);
+  st->Bind(5, o.period);
+  if (o.decision_id) st->Bind(6, o.decision_id); else st->BindNull(6);
+  st->Bind(7, o.language).Bind(8, now).Bind(9, now).Bind(10, now);
+  ENNAKKO_RETURN_IF_ERROR(st->Run());
+  return db_.Changes() > 0 ? db_.LastInsertRowId() : int64_t{0};
+}
+
+Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
+    int limit, const std::function<ChannelChoice(const ClaimedOffer&)>& choose,
+    std::vector<std::pair<int64_t, std::string>>* unreachable) {
+  Transaction tx(db_);
+  ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
+  std::string now = FormatTimestamp(clock_.Now());
+  auto st = db_.Prepare(
+      "SELECT o.id, o.idem_key, o.service, o.period, o.attempts, r.hetu, o.language, r.phone, r.email, "
+      "r.address_protected, s.first_names FROM outbox o JOIN residents r ON r.id = o.recipient_id "
+      "JOIN residents s ON s.id = o.subject_id WHERE o.state = 'queued' AND o.next_attempt_at <= ? "
+      "ORDER BY o.next_attempt_at, o.id LIMIT ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, now).Bind(2, limit);
+  std::vector<ClaimedOffer> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    ClaimedOffer c;
+    c.id = st->Int(0);
+    c.idem_key = st->Text(1);
+    c.service = st->Text(2);
+    c.period = st->Text(3);
+    c.attempts = static_cast<int>(st->Int(4));
+    c.recipient_code = st->Text(5);
+    c.recipient_language = st->Text(6);
+    c.phone = st->OptText(7);
+    c.email = st->OptText(8);
+    c.address_protected = st->Int(9) != 0;
+    std::string first = st->Text(10);
+    c.subject_first_name = first.substr(0, first.find(' '));
+    out.push_back(std::move(c));
+  }
+  auto upd = db_.Prepare("UPDATE outbox SET state = 'sending', channel = ?, updated_at = ? WHERE id = ?");
+  if (!upd.ok()) return upd.status();
+  std::vector<ClaimedOffer> claimed;
+  for (auto& c : out) {
+    ChannelChoice choice = choose(c);
+    if (choice.channel.empty()) {
+      ENNAKKO_RETURN_IF_ERROR(MarkFailed(c.id, "", "no channel can reach the recipient: " + choice.why_none, c.attempts));
+      if (unreachable) unreachable->emplace_back(c.id, choice.why_none);
+      continue;
+    }
+    c.channel = choice.channel;
+    upd->Bind(1, c.channel).Bind(2, now).Bind(3, c.id);
+    ENNAKKO_RETURN_IF_ERROR(upd->Run());
+    claimed.push_back(std::move(c));
+  }
+  ENNAKKO_RETURN_IF_ERROR(tx.Commit());
+  return claimed;
+}
+
+Status Outbox::RecordDelivery(int64_t id, int attempt, std::string_view channel, std::string_view status,
+                              std::string_view detail, std::string_view ref) {
+  auto st = db_.Prepare(
+      "INSERT INTO deliveries (outbox_id, attempt, channel, status, detail, gateway_ref, at) VALUES (?,?,?,?,?,?,?)");
+  if (!st.ok()) return st.status();
+  st->Bind(1, id).Bind(2, attempt).Bind(3, channel).Bind(4, status).Bind(5, detail).Bind(6, ref);
+  st->Bind(7, FormatTimestamp(clock_.Now()));
+  return st->Run();
+}
+
+Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view ref, int attempt) {
+  ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "sent", "", ref));
+  auto st = db_.Prepare(
+      "UPDATE outbox SET state = 'sent', channel = ?, gateway_ref = ?, attempts = ?, last_error = NULL, "
+      "updated_at = ? WHERE id = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, channel).Bind(2, ref).Bind(3, attempt).Bind(4, FormatTimestamp(clock_.Now())).Bind(5, id);
+  return st->Run();
+}
+
+Status Outbox::MarkRetry(int64_t id, std::string_view channel, std::string_view error, int attempt,
+                         std::chrono::milliseconds delay) {
+  ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "transient_failure", error, ""));
+  auto st = db_.Prepare(
+      "UPDATE outbox SET state = 'queued', channel = ?, attempts = ?, last_error = ?, next_attempt_at = ?, "
+      "updated_at = ? WHERE id = ?");
+  if (!st.ok()) return st.status();
+  auto now = clock_.Now();
+  st->Bind(1, channel).Bind(2, attempt).Bind(3, error).Bind(4, FormatTimestamp(now + delay));
+  st->Bind(5, FormatTimestamp(now)).Bind(6, id);
+  return st->Run();
+}
+
+Status Outbox::MarkFailed(int64_t id, std::string_view channel, std::string_view reason, int attempt) {
+  ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel.empty() ? "none" : channel, "permanent_failure", reason, ""));
+  auto st = db_.Prepare(
+      "UPDATE outbox SET state = 'failed', channel = ?, attempts = ?, last_error = ?, updated_at = ? WHERE id = ?");
+  if (!st.ok()) return st.status();
+  if (channel.empty()) st->BindNull(1); else st->Bind(1, channel);
+  st->Bind(2, attempt).Bind(3, reason).Bind(4, FormatTimestamp(clock_.Now())).Bind(5, id);
+  return st->Run();
+}
+
+Status Outbox::SetChannel(int64_t id, std::string_view channel) {
+  auto st = db_.Prepare("UPDATE outbox SET channel = ? WHERE id = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, channel).Bind(2, id);
+  return st->Run();
+}
+
+Status Outbox::Unclaim(int64_t id) {
+  auto st = db_.Prepare("UPDATE outbox SET state = 'queued' WHERE id = ? AND state = 'sending'");
+  if (!st.ok()) return st.status();
+  st->Bind(1, id);
+  return st->Run();
+}
+
+Result<int> Outbox::RecoverInFlight(const std::function<bool(const std::string&)>& idempotent) {
+  Transaction tx(db_);
+  ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
+  // `channel` holds the channel in use, written before the send (ClaimDue, SetChannel).
+  auto st = db_.Prepare("SELECT id, channel FROM outbox WHERE state = 'sending'");
+  if (!st.ok()) return st.status();
+  std::vector<std::pair<int64_t, std::optional<std::string>>> rows;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    rows.emplace_back(st->Int(0), st->OptText(1));
+  }
+  int in_doubt = 0;
+  auto requeue = db_.Prepare("UPDATE outbox SET state = 'queued' WHERE id = ?");
+  auto doubt = db_.Prepare(
+      "UPDATE outbox SET state = 'in_doubt', last_error = 'process stopped during a send on a channel without "
+      "idempotency; check the gateway before re-sending' WHERE id = ?");
+  if (!requeue.ok()) return requeue.status();
+  if (!doubt.ok()) return doubt.status();
+  for (const auto& [id, channel] : rows) {
+    if (!channel || idempotent(*channel)) {
+      requeue->Bind(1, id);
+      ENNAKKO_RETURN_IF_ERROR(requeue->Run());
+    } else {
+      doubt->Bind(1, id);
+      ENNAKKO_RETURN_IF_ERROR(doubt->Run());
+      ++in_doubt;
+    }
+  }
+  ENNAKKO_RETURN_IF_ERROR(tx.Commit());
+  return in_doubt;
+}
+
+Result<std::map<std::string, int64_t>> Outbox::CountByState() {
+  auto st = db_.Prepare("SELECT state, count(*) FROM outbox GROUP BY state");
+  if (!st.ok()) return st.status();
+  std::map<std::string, int64_t> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    out[st->Text(0)] = st->Int(1);
+  }
+  return out;
+}
+
+}  // namespace ennakko

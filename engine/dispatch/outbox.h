@@ -1,0 +1,102 @@
+// The outbox: offers waiting to be sent, persisted in SQLite as an explicit state machine.
+//
+//   queued ──claim──► sending ──► sent
+//     ▲                  │  └───► failed      (permanent failure on every channel, or attempts used up)
+//     └──── retry ◄──────┘                    (transient failure: next_attempt_at with backoff)
+//   sending ──(restart)──► queued   when the channel is idempotent (re-sending cannot duplicate)
+//                      └─► in_doubt when it is not (an SMS may have left): an operator decides
+//
+// Invariant: at most one row per idempotency key, ever (UNIQUE idem_key), so a restart, a retry or
+// a re-evaluation cannot create a second offer. Every transition is one SQL statement or one
+// transaction. Not thread-safe: use from the thread that owns the Db.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "engine/base/date.h"
+#include "engine/base/status.h"
+#include "engine/store/sqlite.h"
+
+namespace ennakko {
+
+// Derives the idempotency key of an offer from what makes it unique: (service, subject,
+// recipient, period). Never from a time or a counter. Also used as the Suomi.fi externalId.
+std::string OfferKey(std::string_view service, std::string_view subject_code,
+                     std::string_view recipient_code, std::string_view period);
+
+struct NewOffer {
+  std::string service;
+  int64_t subject_id = 0;
+  int64_t recipient_id = 0;
+  std::string period;
+  int64_t decision_id = 0;
+  std::string language;
+  std::string idem_key;
+};
+
+struct ClaimedOffer {
+  int64_t id = 0;
+  std::string idem_key;
+  std::string service;
+  std::string period;
+  int attempts = 0;  // attempts before this one
+  // Recipient and subject facts needed to address and render the message.
+  std::string recipient_code;
+  std::string recipient_language;
+  std::optional<std::string> phone, email;
+  bool address_protected = false;
+  std::string subject_first_name;
+  // Chosen at claim time and stored before any send, so a restart knows which channel was in use.
+  std::string channel;
+};
+
+// The channel chosen for an offer, or why none can reach the recipient.
+struct ChannelChoice {
+  std::string channel;
+  std::string why_none;
+};
+
+class Outbox {
+ public:
+  Outbox(Db& db, const Clock& clock) : db_(db), clock_(clock) {}
+
+  // Inserts the offer unless its key exists. Returns the row id when inserted, 0 when it existed.
+  // REQUIRES: called inside the caller's transaction when atomicity with a decision matters.
+  Result<int64_t> Enqueue(const NewOffer& offer);
+
+  // Moves up to `limit` due queued offers to sending with the channel `choose` picks (one
+  // transaction) and returns them. An offer no channel can reach is marked failed, not returned.
+  Result<std::vector<ClaimedOffer>> ClaimDue(
+      int limit, const std::function<ChannelChoice(const ClaimedOffer&)>& choose,
+      std::vector<std::pair<int64_t, std::string>>* unreachable = nullptr);
+  // Records the channel of a fallback attempt before it is made.
+  Status SetChannel(int64_t id, std::string_view channel);
+
+  Status MarkSent(int64_t id, std::string_view channel, std::string_view gateway_ref, int attempt);
+  // Transient failure: back to queued with next_attempt_at = now + delay.
+  Status MarkRetry(int64_t id, std::string_view channel, std::string_view error, int attempt,
+                   std::chrono::milliseconds delay);
+  Status MarkFailed(int64_t id, std::string_view channel, std::string_view reason, int attempt);
+  // Puts a claimed but never attempted offer back (shutdown before its turn).
+  Status Unclaim(int64_t id);
+
+  // After a restart: offers left in `sending` go back to queued when their channel is idempotent
+  // (or no channel was attempted yet), else to in_doubt. Returns how many went to in_doubt.
+  Result<int> RecoverInFlight(const std::function<bool(const std::string& channel)>& idempotent);
+
+  // Number of offers by state, for metrics.
+  Result<std::map<std::string, int64_t>> CountByState();
+
+ private:
+  Status RecordDelivery(int64_t id, int attempt, std::string_view channel, std::string_view status,
+                        std::string_view detail, std::string_view ref);
+  Db& db_;
+  const Clock& clock_;
+};
+
+}  // namespace ennakko
