@@ -60,8 +60,12 @@ bool SchemaValidator::Validate(const YamlDocument& doc, Diagnostics& diags) cons
   std::vector<valijson::ValidationResults::Error> errors(results.begin(), results.end());
   for (const auto& e : errors) {
     // An error about a whole subtree is noise when a more specific error inside it exists.
+    // Only valijson's summaries ("Failed to validate against ...") are shadowed; an unknown key or
+    // a wrong value is always its own problem even when a child has another.
     bool shadowed = false;
+    bool summary = e.description.rfind("Failed to", 0) == 0;
     for (const auto& other : errors) {
+      if (!summary) break;
       if (IsPrefix(e.context, other.context)) {
         shadowed = true;
         break;

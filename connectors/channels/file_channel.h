@@ -1,0 +1,42 @@
+// A delivery channel that writes each message as a JSON file into a directory: for development,
+// demos, tests, and as the hand-off to a print-and-post service.
+//
+// One file per idempotency key, `<directory>/<idempotency_key>.json`, written atomically (a
+// temporary file in the same directory, fsync, rename, fsync of the directory), so a reader never
+// sees a partial file and a crash leaves either no file or a whole one. Sending a key whose file
+// already exists is success without rewriting it: the channel is idempotent. Files are created
+// with mode 0600 because they hold personal data. Keys must be safe file names
+// ([A-Za-z0-9._-], not starting with '.', at most 200 bytes); any other key is a permanent failure.
+//
+// Thread-safe: Send keeps no state between calls, and concurrent sends of the same key both
+// succeed with one file.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "engine/dispatch/channel.h"
+
+namespace ennakko {
+
+struct FileChannelOptions {
+  // The directory receiving the files; created (with parents) on first send when missing.
+  std::string directory;
+};
+
+class FileChannel : public Channel {
+ public:
+  explicit FileChannel(FileChannelOptions options);
+
+  std::string_view name() const override { return "file"; }
+  bool idempotent() const override { return true; }
+  std::string CannotReach(const Recipient&) const override { return {}; }  // reaches everyone
+  // Sent(<file name>) when written or already present; Transient on an I/O error (disk full,
+  // permissions: an operator can fix it); Permanent for an unsafe idempotency key.
+  SendOutcome Send(const OutgoingMessage& message) override;
+
+ private:
+  FileChannelOptions options_;
+};
+
+}  // namespace ennakko

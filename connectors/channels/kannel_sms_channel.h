@@ -1,0 +1,60 @@
+// A delivery channel that sends SMS through a Kannel gateway's sendsms HTTP interface.
+//
+// Send issues one GET to sendsms with username, password, to, from, text (UTF-8, charset=UTF-8),
+// coding (0 = GSM-7 when the text is representable, else 2 = UCS-2), max-messages, and, when a
+// dlr_url is configured, dlr-mask=3 (delivered + failed) with dlr-url. The SMS carries the body
+// only (the title is for channels with a subject line). Outcomes: 202, or 200 whose reply says
+// "Accepted"/"Sent" -> Sent; 5xx, a refused connection or a timeout -> Transient; 4xx (403 bad
+// credentials, 400 missing receiver) -> Permanent with Kannel's reply text as detail; a text
+// needing more parts than max_messages -> Permanent without calling Kannel.
+//
+// Kannel has no idempotency key, so idempotent() is false: a send left in doubt (a timeout after
+// the request went out) may have been delivered. Never logs phone numbers, texts or the URL query.
+//
+// Thread-safe: Send keeps no state between calls (one HTTP connection per send).
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+
+#include "engine/base/status.h"
+#include "engine/dispatch/channel.h"
+
+namespace ennakko {
+
+struct KannelSmsOptions {
+  // The sendsms endpoint, e.g. http://127.0.0.1:13013/cgi-bin/sendsms (http only for now).
+  std::string sendsms_url;
+  // The sendsms-user credentials from kannel.conf.
+  std::string username, password;
+  // The sender shown to the resident (a short code or name); empty leaves it to Kannel's
+  // global-sender.
+  std::string from;
+  // Optional delivery-report callback URL; Kannel's escapes (%d status, %p recipient, %T time,
+  // %F SMSC id) are passed through for Kannel to fill in. Empty: no delivery reports asked.
+  std::string dlr_url;
+  // The most SMS parts one message may use (concatenated SMS); longer texts fail permanently.
+  int max_messages = 3;
+  // The bound on one sendsms call (connect + request + reply).
+  std::chrono::milliseconds timeout{5000};
+};
+
+class KannelSmsChannel : public Channel {
+ public:
+  explicit KannelSmsChannel(KannelSmsOptions options);
+
+  // Checks options for mistakes worth failing a config load for: an unparsable or non-http
+  // sendsms_url, an empty username, max_messages < 1, a non-positive timeout.
+  static Status ValidateOptions(const KannelSmsOptions& options);
+
+  std::string_view name() const override { return "sms"; }
+  bool idempotent() const override { return false; }
+  std::string CannotReach(const Recipient& recipient) const override;
+  SendOutcome Send(const OutgoingMessage& message) override;
+
+ private:
+  KannelSmsOptions options_;
+};
+
+}  // namespace ennakko

@@ -1,0 +1,135 @@
+#include "engine/app/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "engine/lang/json_schema.h"
+#include "engine/lang/yaml_source.h"
+#include "schemas/embedded_schemas.h"
+
+namespace fs = std::filesystem;
+
+namespace ennakko {
+
+namespace {
+
+class Reader {
+ public:
+  Reader(const YamlDocument& doc, Diagnostics& diags) : doc_(doc), diags_(diags) {
+    base_ = fs::absolute(fs::path(doc.file())).parent_path();
+  }
+
+  const nlohmann::json* Get(const std::string& pointer) const {
+    try {
+      const auto& v = doc_.json().at(nlohmann::json::json_pointer(pointer));
+      return &v;
+    } catch (...) {
+      return nullptr;
+    }
+  }
+
+  template <typename T>
+  void Opt(const std::string& pointer, T& out) const {
+    if (const auto* v = Get(pointer)) out = v->get<T>();
+  }
+
+  std::string Path(const std::string& pointer) const {
+    const auto* v = Get(pointer);
+    if (!v) return "";
+    fs::path p(v->get<std::string>());
+    return (p.is_absolute() ? p : (base_ / p)).lexically_normal().string();
+  }
+
+  // A secret: inline string, {env: NAME} or {file: PATH}.
+  std::string Secret(const std::string& pointer) const {
+    const auto* v = Get(pointer);
+    if (!v) return "";
+    if (v->is_string()) return v->get<std::string>();
+    if (v->contains("env")) {
+      std::string name = (*v)["env"];
+      const char* value = std::getenv(name.c_str());
+      if (!value || !*value) {
+        diags_.Error(doc_.At(pointer + "/env"), pointer + ": environment variable " + name + " is not set",
+                     "export " + name + " before starting, or use {file: PATH}");
+        return "";
+      }
+      return value;
+    }
+    fs::path p((*v)["file"].get<std::string>());
+    if (!p.is_absolute()) p = base_ / p;
+    std::ifstream f(p);
+    if (!f) {
+      diags_.Error(doc_.At(pointer + "/file"), pointer + ": cannot read secret file " + p.string());
+      return "";
+    }
+    std::stringstream ss;
+    ss << f.rdbuf();
+    std::string s = ss.str();
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    if (s.empty()) diags_.Error(doc_.At(pointer + "/file"), pointer + ": secret file " + p.string() + " is empty");
+    return s;
+  }
+
+ private:
+  const YamlDocument& doc_;
+  Diagnostics& diags_;
+  fs::path base_;
+};
+
+}  // namespace
+
+Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
+  auto doc = LoadYamlFile(path, diags);
+  if (!doc.ok()) return doc.status();
+  auto schema = SchemaValidator::FromJson(nlohmann::json::parse(EmbeddedSchema("config")));
+  if (!schema.ok()) return schema.status();
+  if (!(*schema)->Validate(*doc, diags)) return Status::Invalid("configuration " + path + " is invalid");
+
+  Reader r(*doc, diags);
+  Config c;
+  c.file = path;
+  c.store_path = r.Path("/store/path");
+  std::string sync = "full";
+  r.Opt("/store/synchronous", sync);
+  c.store_synchronous_full = sync == "full";
+  c.audit_path = r.Path("/audit/path");
+  c.pseudonym_key = r.Secret("/audit/pseudonym_key");
+  if (!c.pseudonym_key.empty() && c.pseudonym_key.size() < 16) {
+    diags.Error(doc->At("/audit/pseudonym_key"), "/audit/pseudonym_key: the key is shorter than 16 bytes",
+                "use a random key, e.g. `openssl rand -hex 32`");
+  }
+  c.rules_directory = r.Path("/rules/directory");
+  r.Opt("/rules/evaluate_every_seconds", c.evaluate_every_seconds);
+  c.population_directory = r.Path("/population/directory");
+  r.Opt("/population/poll_every_seconds", c.population_poll_every_seconds);
+  if (r.Get("/population/demo")) {
+    c.demo = true;
+    r.Opt("/population/demo/seed", c.demo_seed);
+    r.Opt("/population/demo/residents", c.demo_residents);
+  }
+  if (r.Get("/channels/file")) c.file_channel_directory = r.Path("/channels/file/directory");
+  if (r.Get("/channels/sms")) {
+    SmsChannelConfig s;
+    r.Opt("/channels/sms/sendsms_url", s.sendsms_url);
+    r.Opt("/channels/sms/username", s.username);
+    s.password = r.Secret("/channels/sms/password");
+    r.Opt("/channels/sms/from", s.from);
+    r.Opt("/channels/sms/max_messages", s.max_messages);
+    r.Opt("/channels/sms/timeout_ms", s.timeout_ms);
+    c.sms = s;
+  }
+  r.Opt("/dispatch/workers", c.dispatch.workers);
+  r.Opt("/dispatch/max_attempts", c.dispatch.max_attempts);
+  if (const auto* v = r.Get("/dispatch/initial_backoff_ms")) c.dispatch.initial_backoff = std::chrono::milliseconds(v->get<int64_t>());
+  if (const auto* v = r.Get("/dispatch/max_backoff_ms")) c.dispatch.max_backoff = std::chrono::milliseconds(v->get<int64_t>());
+  r.Opt("/http/address", c.http_address);
+  r.Opt("/http/port", c.http_port);
+  c.http_token = r.Secret("/http/token");
+  r.Opt("/log/level", c.log_level);
+  if (diags.has_errors()) return Status::Invalid("configuration " + path + " is invalid");
+  return c;
+}
+
+}  // namespace ennakko

@@ -1,0 +1,86 @@
+#include "engine/app/config.h"
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <catch2/catch.hpp>
+
+using namespace ennakko;
+namespace fs = std::filesystem;
+
+namespace {
+std::string Write(const std::string& name, const std::string& text) {
+  fs::path dir = fs::temp_directory_path() / "ennakko-config-test";
+  fs::create_directories(dir);
+  fs::path p = dir / name;
+  std::ofstream(p) << text;
+  return p.string();
+}
+const char* kValid = R"(store: {path: ../var/ennakko.db}
+audit:
+  path: audit.jsonl
+  pseudonym_key: {file: key.txt}
+rules: {directory: /srv/rules}
+population: {kind: file-drop, directory: drop, demo: {seed: 7, residents: 100}}
+channels:
+  file: {directory: out}
+  sms: {sendsms_url: "http://127.0.0.1:13013/cgi-bin/sendsms", username: u, password: {env: ENNAKKO_TEST_SMS_PW}, from: Ennakko}
+http: {port: 0, token: inline-token}
+)";
+}  // namespace
+
+TEST_CASE("the shipped demo configuration is valid", "[config]") {
+  Diagnostics diags;
+  ::setenv("ENNAKKO_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef", 1);
+  ::setenv("ENNAKKO_API_TOKEN", "test-token", 1);
+  auto c = LoadConfig(ENNAKKO_SOURCE_ROOT "/deploy/ennakko.yaml", diags);
+  INFO(diags.ToString());
+  REQUIRE(c.ok());
+  CHECK(c->file_channel_directory.has_value());
+  CHECK(c->demo);
+}
+
+TEST_CASE("paths resolve against the config's directory and secrets come from files and env", "[config]") {
+  std::string key = Write("key.txt", "a-very-long-pseudonym-key-for-tests\n");
+  std::string path = Write("valid.yaml", kValid);
+  ::setenv("ENNAKKO_TEST_SMS_PW", "s3cret", 1);
+  Diagnostics diags;
+  auto c = LoadConfig(path, diags);
+  INFO(diags.ToString());
+  REQUIRE(c.ok());
+  fs::path dir = fs::path(path).parent_path();
+  CHECK(c->store_path == (dir.parent_path() / "var/ennakko.db").string());
+  CHECK(c->audit_path == (dir / "audit.jsonl").string());
+  CHECK(c->rules_directory == "/srv/rules");
+  CHECK(c->pseudonym_key == "a-very-long-pseudonym-key-for-tests");
+  CHECK(c->sms->password == "s3cret");
+  CHECK(c->http_token == "inline-token");
+  CHECK(c->demo_seed == 7);
+}
+
+TEST_CASE("config errors name file, line and key path; unknown keys are errors", "[config]") {
+  Write("key.txt", "a-very-long-pseudonym-key-for-tests\n");
+  std::string text = kValid;
+  text += "dispatch: {workers: 0, colour: red}\n";
+  std::string path = Write("bad.yaml", text);
+  ::unsetenv("ENNAKKO_TEST_SMS_PW");
+  Diagnostics diags;
+  auto c = LoadConfig(path, diags);
+  REQUIRE_FALSE(c.ok());
+  std::string out = diags.ToString();
+  INFO(out);
+  CHECK(out.find(path + ":11:24: error: unknown key 'colour' in /dispatch") != std::string::npos);
+  CHECK(out.find(path + ":11:21: error: /dispatch/workers:") != std::string::npos);
+}
+
+TEST_CASE("a missing secret is reported where it is configured", "[config]") {
+  Write("key.txt", "a-very-long-pseudonym-key-for-tests\n");
+  std::string path = Write("nosecret.yaml", kValid);
+  ::unsetenv("ENNAKKO_TEST_SMS_PW");
+  Diagnostics diags;
+  auto c = LoadConfig(path, diags);
+  REQUIRE_FALSE(c.ok());
+  CHECK(diags.ToString().find(path + ":9:") != std::string::npos);
+  CHECK(diags.ToString().find("environment variable ENNAKKO_TEST_SMS_PW is not set") != std::string::npos);
+}

@@ -1,0 +1,392 @@
+#include "engine/app/daemon.h"
+
+#include <signal.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <thread>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "connectors/channels/file_channel.h"
+#include "connectors/channels/kannel_sms_channel.h"
+#include "connectors/registries/population_filedrop.h"
+#include "engine/api/http_server.h"
+#include "engine/app/config.h"
+#include "engine/app/evaluation_pass.h"
+#include "engine/audit/audit_log.h"
+#include "engine/audit/pseudonym.h"
+#include "engine/base/metrics.h"
+#include "engine/demo/democity.h"
+#include "engine/dispatch/dispatcher.h"
+#include "engine/store/migrations.h"
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace ennakko {
+
+namespace {
+
+// Wakes the main loop early: on a signal, a reload request or shutdown.
+struct Wakeup {
+  std::mutex mu;
+  std::condition_variable cv;
+  std::atomic<bool> stop{false};
+  std::atomic<bool> reload{false};
+  void Notify() {
+    std::lock_guard lock(mu);
+    cv.notify_all();
+  }
+  void SleepFor(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu);
+    cv.wait_for(lock, d, [&] { return stop.load() || reload.load(); });
+  }
+};
+
+class Daemon {
+ public:
+  explicit Daemon(Config config) : config_(std::move(config)) {}
+  int Run();
+
+ private:
+  Status Start();
+  void Loop();
+  void ReloadRules(const char* trigger);
+  void UpdateMetrics();
+  void Audit(std::string_view type, const nlohmann::json& fields) {
+    Status st = audit_->Append(type, fields);
+    if (!st.ok()) spdlog::error("audit append failed: {}", st.ToString());
+  }
+  void SaveAuditHead();
+
+  Config config_;
+  SystemClock clock_;
+  Wakeup wake_;
+  MetricsRegistry metrics_;
+  std::unique_ptr<Db> db_;
+  std::unique_ptr<AuditLog> audit_;
+  std::unique_ptr<Pseudonymizer> pseudonyms_;
+  std::shared_ptr<const RuleSet> rules_;
+  std::unique_ptr<FileDropPopulationSource> population_;
+  std::vector<std::unique_ptr<Channel>> channels_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<HttpServer> http_;
+  std::atomic<bool> ready_{false};
+  std::thread signal_thread_;
+};
+
+Status Daemon::Start() {
+  auto db = OpenStore({.path = config_.store_path, .synchronous_full = config_.store_synchronous_full});
+  if (!db.ok()) return db.status();
+  db_ = std::move(*db);
+  auto audit = AuditLog::Open({.path = config_.audit_path}, clock_);
+  if (!audit.ok()) return audit.status();
+  audit_ = std::move(*audit);
+  pseudonyms_ = std::make_unique<Pseudonymizer>(config_.pseudonym_key);
+
+  // The audit head kept in the store detects a log truncated or replaced behind our back.
+  if (auto st = db_->Prepare("SELECT seq, hash FROM audit_head WHERE id = 1"); st.ok() && st->Step().value()) {
+    uint64_t seq = static_cast<uint64_t>(st->Int(0));
+    if (audit_->seq() < seq) {
+      spdlog::error("the audit log has {} events but the store recorded {}: it was truncated or replaced; "
+                    "run `ennakko audit verify`", audit_->seq(), seq);
+      Audit("audit.head_mismatch", {{"log_seq", audit_->seq()}, {"store_seq", seq}});
+    }
+  }
+  Audit("daemon.started", {{"version", ENNAKKO_VERSION}, {"config", fs::path(config_.file).filename().string()}});
+
+  Diagnostics diags;
+  auto sources = LoadRuleSources(config_.rules_directory, diags);
+  if (!sources.ok()) {
+    for (const auto& d : diags.items()) spdlog::error("{}", d.ToString());
+    return Status::Invalid("the rules in " + config_.rules_directory + " have errors; nothing to run");
+  }
+  auto compiled = RuleSet::Compile(*sources);
+  if (!compiled.ok()) return compiled.status();
+  rules_ = *compiled;
+  Audit("rules.loaded", {{"revision", rules_->revision()}, {"rules", rules_->rules().size()}, {"trigger", "start"}});
+  spdlog::info("rules: {} service rule(s) loaded, revision {}", rules_->rules().size(), rules_->revision());
+
+  if (config_.demo) {
+    bool empty = true;
+    std::error_code ec;
+    fs::create_directories(config_.population_directory, ec);
+    for (const auto& e : fs::directory_iterator(config_.population_directory, ec)) {
+      if (e.path().extension() == ".jsonl") empty = false;
+    }
+    if (empty) {
+      auto t0 = std::chrono::steady_clock::now();
+      auto stats = GenerateDemoCity({.seed = config_.demo_seed, .residents = config_.demo_residents,
+                                     .today = clock_.Today(), .out_dir = config_.population_directory});
+      if (!stats.ok()) return stats.status();
+      spdlog::info("demo city generated: {} synthetic residents, {} children in this year's pre-primary cohort ({:.2f} s)",
+                   stats->residents, stats->preprimary_cohort_in_city,
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+  }
+  population_ = std::make_unique<FileDropPopulationSource>(FileDropOptions{.directory = config_.population_directory});
+
+  std::map<std::string, Channel*> channels;
+  if (config_.file_channel_directory) {
+    channels_.push_back(std::make_unique<FileChannel>(FileChannelOptions{.directory = *config_.file_channel_directory}));
+    channels["file"] = channels_.back().get();
+  }
+  if (config_.sms) {
+    KannelSmsOptions o;
+    o.sendsms_url = config_.sms->sendsms_url;
+    o.username = config_.sms->username;
+    o.password = config_.sms->password;
+    o.from = config_.sms->from;
+    o.max_messages = config_.sms->max_messages;
+    o.timeout = std::chrono::milliseconds(config_.sms->timeout_ms);
+    ENNAKKO_RETURN_IF_ERROR(KannelSmsChannel::ValidateOptions(o));
+    channels_.push_back(std::make_unique<KannelSmsChannel>(o));
+    channels["sms"] = channels_.back().get();
+  }
+  dispatcher_ = std::make_unique<Dispatcher>(
+      config_.dispatch, *db_, clock_, channels,
+      [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); },
+      [this](std::string_view code) { return pseudonyms_->Of(code); });
+  dispatcher_->SetRules(rules_);
+  auto recovered = dispatcher_->Recover();
+  if (!recovered.ok()) return recovered.status();
+
+  HttpServerOptions ho;
+  ho.address = config_.http_address;
+  ho.port = static_cast<uint16_t>(config_.http_port);
+  ho.bearer_token = config_.http_token;
+  http_ = std::make_unique<HttpServer>(ho);
+  http_->AddRoute("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; }, false);
+  http_->AddRoute("GET", "/readyz", [this](const HttpRequest&) {
+    return ready_ ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
+                  : HttpResponse{503, "text/plain; charset=utf-8", "starting: first load not finished\n"};
+  }, false);
+  http_->AddRoute("GET", "/metrics", [this](const HttpRequest&) {
+    return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.RenderText()};
+  }, false);
+  http_->AddRoute("POST", "/api/v1/rules/reload", [this](const HttpRequest&) {
+    wake_.reload = true;
+    wake_.Notify();
+    return HttpResponse{202, "text/plain; charset=utf-8", "reload requested; see the log and /metrics for the result\n"};
+  }, true);
+  ENNAKKO_RETURN_IF_ERROR(http_->Start());
+  spdlog::info("http: listening on {}:{} (/healthz, /readyz, /metrics)", config_.http_address, http_->port());
+
+  metrics_.Describe("ennakko_residents", "gauge", "Residents in the store.");
+  metrics_.Describe("ennakko_decisions", "gauge", "Recorded decisions by service and verdict.");
+  metrics_.Describe("ennakko_offers", "gauge", "Offers in the outbox by service and state.");
+  metrics_.Describe("ennakko_connector_last_success_timestamp_seconds", "gauge", "When each connector last polled successfully.");
+  metrics_.Describe("ennakko_connector_up", "gauge", "1 when the connector's last poll succeeded.");
+  metrics_.Describe("ennakko_quarantined_records", "gauge", "Records in quarantine by connector.");
+  metrics_.Describe("ennakko_rules_info", "gauge", "The rule-set revision in use.");
+  metrics_.Describe("ennakko_rules_reload_failures_total", "counter", "Rule reloads rejected because of errors.");
+  return Status::Ok();
+}
+
+void Daemon::ReloadRules(const char* trigger) {
+  Diagnostics diags;
+  auto sources = LoadRuleSources(config_.rules_directory, diags);
+  std::shared_ptr<const RuleSet> next;
+  if (sources.ok()) {
+    auto compiled = RuleSet::Compile(*sources);
+    if (compiled.ok()) next = *compiled;
+  }
+  if (!next) {
+    for (const auto& d : diags.items()) spdlog::error("{}", d.ToString());
+    spdlog::error("rules: reload rejected ({} error(s)); still running revision {}", diags.error_count(), rules_->revision());
+    metrics_.Add("ennakko_rules_reload_failures_total", {});
+    Audit("rules.rejected", {{"errors", diags.error_count()}, {"kept_revision", rules_->revision()}, {"trigger", trigger}});
+    return;
+  }
+  if (next->revision() == rules_->revision()) {
+    spdlog::info("rules: reload found no change (revision {})", next->revision());
+    return;
+  }
+  rules_ = next;
+  dispatcher_->SetRules(rules_);
+  Audit("rules.loaded", {{"revision", rules_->revision()}, {"rules", rules_->rules().size()}, {"trigger", trigger}});
+  spdlog::info("rules: reloaded, revision {}", rules_->revision());
+}
+
+void Daemon::SaveAuditHead() {
+  (void)audit_->Flush();
+  auto st = db_->Prepare("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
+                         "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
+  if (st.ok()) {
+    st->Bind(1, static_cast<int64_t>(audit_->seq())).Bind(2, audit_->head_hash());
+    (void)st->Run();
+  }
+}
+
+void Daemon::UpdateMetrics() {
+  auto count = [&](const char* sql, const char* family, std::vector<std::string> labels) {
+    auto st = db_->Prepare(sql);
+    if (!st.ok()) return;
+    metrics_.Clear(family);
+    for (;;) {
+      auto row = st->Step();
+      if (!row.ok() || !*row) break;
+      Labels l;
+      for (size_t i = 0; i < labels.size(); ++i) l.emplace_back(labels[i], st->Text(static_cast<int>(i)));
+      metrics_.Set(family, l, static_cast<double>(st->Int(static_cast<int>(labels.size()))));
+    }
+  };
+  count("SELECT count(*) FROM residents", "ennakko_residents", {});
+  count("SELECT service, verdict, count(*) FROM decisions GROUP BY service, verdict", "ennakko_decisions", {"service", "verdict"});
+  count("SELECT service, state, count(*) FROM outbox GROUP BY service, state", "ennakko_offers", {"service", "state"});
+  count("SELECT connector, count(*) FROM quarantine GROUP BY connector", "ennakko_quarantined_records", {"connector"});
+  metrics_.Clear("ennakko_rules_info");
+  metrics_.Set("ennakko_rules_info", {{"revision", rules_->revision()}}, 1);
+}
+
+void Daemon::Loop() {
+  auto last_poll = std::chrono::steady_clock::time_point{};
+  auto last_eval = std::chrono::steady_clock::time_point{};
+  bool evaluate = true;
+  int64_t sent_total = 0;
+  auto started = std::chrono::steady_clock::now();
+  bool reported_idle = false;
+  while (!wake_.stop) {
+    auto now = std::chrono::steady_clock::now();
+    if (wake_.reload.exchange(false)) {
+      std::string before = rules_->revision();
+      ReloadRules("reload");
+      evaluate = evaluate || rules_->revision() != before;
+    }
+    if (now - last_poll >= std::chrono::seconds(config_.population_poll_every_seconds)) {
+      last_poll = now;
+      auto polled = population_->Poll(*db_);
+      const std::string connector = "population-filedrop";
+      if (polled.ok()) {
+        metrics_.Set("ennakko_connector_up", {{"connector", connector}}, 1);
+        metrics_.Set("ennakko_connector_last_success_timestamp_seconds", {{"connector", connector}},
+                     std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
+        if (polled->batches_applied > 0) {
+          spdlog::info("population: {} batch(es) applied, {} records, {} quarantined; cursor {}", polled->batches_applied,
+                       polled->records_applied, polled->records_quarantined, polled->cursor);
+          Audit("population.batches_applied", {{"connector", connector}, {"batches", polled->batches_applied},
+                                               {"records", polled->records_applied},
+                                               {"quarantined", polled->records_quarantined}, {"cursor", polled->cursor}});
+          evaluate = true;
+        }
+      } else {
+        metrics_.Set("ennakko_connector_up", {{"connector", connector}}, 0);
+        spdlog::error("population: poll failed: {}", polled.status().ToString());
+      }
+    }
+    if (evaluate || now - last_eval >= std::chrono::seconds(config_.evaluate_every_seconds)) {
+      evaluate = false;
+      last_eval = now;
+      auto pass = RunEvaluationPass(*db_, *rules_, clock_, *audit_, *pseudonyms_);
+      if (pass.ok()) {
+        std::string verdicts;
+        for (const auto& [v, n] : pass->by_verdict) verdicts += (verdicts.empty() ? "" : ", ") + v + " " + std::to_string(n);
+        spdlog::info("engine: {} residents loaded, {} decisions ({}), {} changed; {} offers queued, {} cancelled "
+                     "[load {:.3f} s, evaluate {:.3f} s, record {:.3f} s]",
+                     pass->residents, pass->decisions, verdicts.empty() ? "none" : verdicts, pass->decisions_changed,
+                     pass->offers_queued, pass->offers_cancelled, pass->load_seconds, pass->evaluate_seconds,
+                     pass->record_seconds);
+        if (pass->offers_queued > 0) reported_idle = false;
+      } else {
+        spdlog::error("engine: evaluation pass failed: {}", pass.status().ToString());
+      }
+      SaveAuditHead();
+      UpdateMetrics();
+      ready_ = true;
+    }
+    // Drain everything that is due, batch by batch, unless asked to stop.
+    bool progressed = false;
+    while (!wake_.stop) {
+      auto drained = dispatcher_->DrainOnce(wake_.stop);
+      if (!drained.ok()) {
+        spdlog::error("dispatch: {}", drained.status().ToString());
+        break;
+      }
+      if (drained->claimed == 0 && drained->failed == 0) break;
+      progressed = true;
+      sent_total += drained->sent;
+      if (drained->retried || drained->failed) {
+        spdlog::warn("dispatch: {} sent, {} to retry, {} failed", drained->sent, drained->retried, drained->failed);
+      }
+      if (drained->sent == 0 && drained->failed == 0) break;  // only retries: back off, do not spin
+    }
+    if (progressed) {
+      SaveAuditHead();
+      UpdateMetrics();
+    }
+    if (!progressed && !reported_idle) {
+      auto counts = Outbox(*db_, clock_).CountByState();
+      if (counts.ok()) {
+        std::string states;
+        for (const auto& [s, n] : *counts) states += (states.empty() ? "" : ", ") + s + " " + std::to_string(n);
+        spdlog::info("dispatch: nothing due; {} sent by this process in {:.2f} s since start; outbox: {}", sent_total,
+                     std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(),
+                     states.empty() ? "empty" : states);
+      }
+      reported_idle = true;
+    }
+    if (!progressed) wake_.SleepFor(1000ms);
+  }
+}
+
+int Daemon::Run() {
+  // Block the stop and reload signals in every thread; one thread waits for them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal_thread_ = std::thread([this, set] {
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&set, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        wake_.reload = true;
+      } else {
+        wake_.stop = true;
+      }
+      wake_.Notify();
+      if (sig != SIGHUP) return;
+    }
+  });
+
+  Status st = Start();
+  if (!st.ok()) {
+    spdlog::error("start-up failed: {}", st.ToString());
+    if (http_) http_->Stop(1000ms);
+    if (audit_) (void)audit_->Flush();
+    pthread_kill(signal_thread_.native_handle(), SIGTERM);
+    signal_thread_.join();
+    return 2;
+  }
+  spdlog::info("serving; stop with Ctrl-C or SIGTERM, reload rules with SIGHUP");
+  Loop();
+  spdlog::info("stopping: the batch in flight has finished; unattempted offers stay queued");
+  http_->Stop(3000ms);
+  Audit("daemon.stopped", {{"reason", "signal"}});
+  SaveAuditHead();
+  signal_thread_.join();
+  spdlog::info("stopped cleanly");
+  return 0;
+}
+
+}  // namespace
+
+int RunServe(const std::string& config_path) {
+  Diagnostics diags;
+  auto config = LoadConfig(config_path, diags);
+  if (!config.ok()) {
+    for (const auto& d : diags.items()) spdlog::error("{}", d.ToString());
+    spdlog::error("{}", config.status().message());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(config->log_level));
+  return Daemon(std::move(*config)).Run();
+}
+
+}  // namespace ennakko

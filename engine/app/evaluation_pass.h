@@ -1,0 +1,38 @@
+// One evaluation pass: load the population snapshot from the store, evaluate every rule for every
+// resident it applies to, record each decision (with its five verdicts and reasons) and queue the
+// offers of eligible decisions, all in one transaction, auditing what changed.
+//
+// Only changes are recorded and audited: re-running a pass over unchanged data writes nothing, so
+// restarts and periodic sweeps do not flood the audit log. Runs on the daemon's worker thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "engine/audit/audit_log.h"
+#include "engine/audit/pseudonym.h"
+#include "engine/base/date.h"
+#include "engine/eval/evaluator.h"
+#include "engine/store/sqlite.h"
+
+namespace ennakko {
+
+// Loads residents, custody in force on `today`, and placements into an evaluation snapshot.
+Result<Population> LoadPopulation(Db& db, Date today);
+
+struct PassStats {
+  int64_t residents = 0;
+  int64_t decisions = 0;          // decisions evaluated (subjects in a rule's applies_to)
+  int64_t decisions_changed = 0;  // new or changed since the last pass, recorded and audited
+  std::map<std::string, int64_t> by_verdict;
+  int64_t offers_queued = 0;
+  int64_t offers_cancelled = 0;   // queued offers whose decision stopped being eligible
+  double load_seconds = 0, evaluate_seconds = 0, record_seconds = 0;
+};
+
+Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& clock,
+                                    AuditLog& audit, const Pseudonymizer& pseudonyms);
+
+}  // namespace ennakko

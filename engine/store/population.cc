@@ -1,0 +1,445 @@
+#include "engine/store/population.h"
+
+#include <array>
+
+#include <fmt/format.h>
+
+namespace ennakko {
+
+namespace {
+
+constexpr size_t kMaxFactsPerWrite = 9;  // birth_date and the eight resident facts
+
+constexpr std::string_view kResidentColumns =
+    "id, hetu, birth_date, death_date, first_names, last_name, municipality, municipality_since, "
+    "language, street_address, postal_code, post_office, address_protected, phone, email";
+
+std::optional<Date> OptDate(const Stmt& q, int col) {
+  if (q.IsNull(col)) return std::nullopt;
+  return Date::Parse(q.Text(col));
+}
+
+void BindDate(Stmt& s, int idx, const std::optional<Date>& d) {
+  if (d) {
+    s.Bind(idx, d->ToString());
+  } else {
+    s.BindNull(idx);
+  }
+}
+
+// Binds the mutable columns death_date .. email to ?first .. ?first+11.
+void BindResidentColumns(Stmt& s, int first, const Resident& r) {
+  BindDate(s, first, r.death_date);
+  if (r.name) {
+    s.Bind(first + 1, r.name->first_names).Bind(first + 2, r.name->last_name);
+  } else {
+    s.BindNull(first + 1).BindNull(first + 2);
+  }
+  if (r.residence) {
+    s.Bind(first + 3, r.residence->municipality);
+    BindDate(s, first + 4, r.residence->since);
+  } else {
+    s.BindNull(first + 3).BindNull(first + 4);
+  }
+  s.Bind(first + 5, r.language);
+  if (r.address) {
+    s.Bind(first + 6, r.address->street)
+        .Bind(first + 7, r.address->postal_code)
+        .Bind(first + 8, r.address->post_office);
+  } else {
+    s.BindNull(first + 6).BindNull(first + 7).BindNull(first + 8);
+  }
+  s.Bind(first + 9, int64_t{r.address_protected ? 1 : 0});
+  s.Bind(first + 10, r.phone).Bind(first + 11, r.email);
+}
+
+// The resident after `u`. Protection is applied before the address so that the invariant
+// "no address while protected" holds whatever order the record listed its groups in.
+Resident Apply(Resident r, const ResidentUpdate& u) {
+  if (u.name.touched()) r.name = u.name.value();
+  if (u.death_date.touched()) r.death_date = u.death_date.value();
+  if (u.residence.touched()) r.residence = u.residence.value();
+  if (u.address_protected) r.address_protected = *u.address_protected;
+  if (r.address_protected) {
+    r.address.reset();
+  } else if (u.address.touched()) {
+    r.address = u.address.value();
+  }
+  if (u.language.touched()) r.language = u.language.value();
+  if (u.phone.touched()) r.phone = u.phone.value();
+  if (u.email.touched()) r.email = u.email.value();
+  return r;
+}
+
+// Runs a query to completion, calling `row` for each row, and leaves the statement reset.
+template <typename F>
+Status ForEachRow(Stmt& q, F&& row) {
+  for (;;) {
+    auto more = q.Step();
+    if (!more.ok()) {
+      (void)q.Reset();
+      return more.status();
+    }
+    if (!*more) break;
+    row(q);
+  }
+  return q.Reset();
+}
+
+}  // namespace
+
+struct PopulationStore::Statements {
+  Stmt by_hetu, by_id, insert, update, put_fact, delete_fact;
+  Stmt get_custody, put_custody, delete_custody, guardians_of, wards_of;
+  Stmt get_placement, put_placement, delete_placement, placements_of;
+  Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
+  std::array<std::optional<Stmt>, kMaxFactsPerWrite> put_facts = {};  // by row count, prepared lazily
+};
+
+PopulationStore::PopulationStore(Db& db, std::unique_ptr<Statements> s)
+    : db_(db), s_(std::move(s)) {}
+PopulationStore::~PopulationStore() = default;
+
+Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
+  Status error;
+  auto prep = [&](std::string_view sql) -> Stmt {
+    auto st = db.Prepare(sql);
+    if (!st.ok()) {
+      if (error.ok()) error = st.status();
+      // A placeholder that is never run: Open returns the error below.
+      return std::move(db.Prepare("SELECT 1").value());
+    }
+    return std::move(st).value();
+  };
+  std::string by_hetu = fmt::format("SELECT {} FROM residents WHERE hetu = ?1", kResidentColumns);
+  std::string by_id = fmt::format("SELECT {} FROM residents WHERE id = ?1", kResidentColumns);
+  auto s = std::unique_ptr<Statements>(new Statements{
+      prep(by_hetu),
+      prep(by_id),
+      prep("INSERT INTO residents (hetu, birth_date, death_date, first_names, last_name, "
+           "municipality, municipality_since, language, street_address, postal_code, post_office, "
+           "address_protected, phone, email, updated_at) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+      prep("UPDATE residents SET death_date = ?2, first_names = ?3, last_name = ?4, "
+           "municipality = ?5, municipality_since = ?6, language = ?7, street_address = ?8, "
+           "postal_code = ?9, post_office = ?10, address_protected = ?11, phone = ?12, "
+           "email = ?13, updated_at = ?14 WHERE id = ?1"),
+      prep("INSERT INTO facts (resident_id, name, source, change_id, fetched_at) "
+           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (resident_id, name) DO UPDATE SET "
+           "source = excluded.source, change_id = excluded.change_id, "
+           "fetched_at = excluded.fetched_at"),
+      prep("DELETE FROM facts WHERE resident_id = ?1 AND name = ?2"),
+      prep("SELECT kind, start_date, end_date FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
+      prep("INSERT OR REPLACE INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
+           "VALUES (?1, ?2, ?3, ?4, ?5)"),
+      prep("DELETE FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
+      prep("SELECT guardian_id, kind, start_date, end_date FROM custody WHERE ward_id = ?1 "
+           "ORDER BY guardian_id"),
+      prep("SELECT ward_id FROM custody WHERE guardian_id = ?1 ORDER BY ward_id"),
+      prep("SELECT end_date FROM placements WHERE resident_id = ?1 AND kind = ?2 AND "
+           "start_date = ?3"),
+      prep("INSERT OR REPLACE INTO placements (resident_id, kind, start_date, end_date) "
+           "VALUES (?1, ?2, ?3, ?4)"),
+      prep("DELETE FROM placements WHERE resident_id = ?1 AND kind = ?2 AND start_date = ?3"),
+      prep("SELECT kind, start_date, end_date FROM placements WHERE resident_id = ?1 "
+           "ORDER BY start_date, kind"),
+      prep("INSERT OR IGNORE INTO quarantine (connector, batch, line, reason, record, "
+           "quarantined_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)"),
+      prep("SELECT count(*) FROM quarantine WHERE connector = ?1"),
+      prep("SELECT cursor FROM connector_cursors WHERE connector = ?1"),
+      prep("INSERT INTO connector_cursors (connector, cursor, updated_at) VALUES (?1, ?2, ?3) "
+           "ON CONFLICT (connector) DO UPDATE SET cursor = excluded.cursor, "
+           "updated_at = excluded.updated_at"),
+      prep("SELECT count(*) FROM residents WHERE municipality = ?1 AND death_date IS NULL"),
+      prep("SELECT count(*) FROM residents"),
+  });
+  if (!error.ok()) return error;
+  return std::unique_ptr<PopulationStore>(new PopulationStore(db, std::move(s)));
+}
+
+Result<std::optional<Resident>> PopulationStore::LoadResident(Stmt& q) {
+  std::optional<Resident> out;
+  Status st = ForEachRow(q, [&](const Stmt& r) {
+    Resident x;
+    x.id = r.Int(0);
+    x.hetu = r.Text(1);
+    x.birth_date = OptDate(r, 2).value_or(Date{});
+    x.death_date = OptDate(r, 3);
+    if (!r.IsNull(4) || !r.IsNull(5)) x.name = PersonName{r.Text(4), r.Text(5)};
+    if (!r.IsNull(6)) x.residence = Residence{r.Text(6), OptDate(r, 7)};
+    x.language = r.OptText(8);
+    if (!r.IsNull(9) || !r.IsNull(10) || !r.IsNull(11)) {
+      x.address = PostalAddress{r.Text(9), r.Text(10), r.Text(11)};
+    }
+    x.address_protected = r.Int(12) != 0;
+    x.phone = r.OptText(13);
+    x.email = r.OptText(14);
+    out = std::move(x);
+  });
+  if (!st.ok()) return st;
+  return out;
+}
+
+Result<std::optional<int64_t>> PopulationStore::FindResident(std::string_view hetu) {
+  s_->by_hetu.Bind(1, hetu);
+  auto r = LoadResident(s_->by_hetu);
+  if (!r.ok()) return r.status();
+  if (!*r) return std::optional<int64_t>();
+  return std::optional<int64_t>((*r)->id);
+}
+
+Result<std::optional<Resident>> PopulationStore::GetResident(int64_t id) {
+  s_->by_id.Bind(1, id);
+  return LoadResident(s_->by_id);
+}
+
+Status PopulationStore::PutFact(int64_t id, std::string_view name, bool present,
+                                const Provenance& p) {
+  if (present) {
+    return s_->put_fact.Bind(1, id)
+        .Bind(2, name)
+        .Bind(3, p.source)
+        .Bind(4, p.change_id)
+        .Bind(5, p.fetched_at)
+        .Run();
+  }
+  return s_->delete_fact.Bind(1, id).Bind(2, name).Run();
+}
+
+Status PopulationStore::WriteFacts(const Resident& a, const Resident& b, const Provenance& p,
+                                   bool created) {
+  // One multi-row INSERT per resident rather than one per fact: the snapshot writes ~8 facts for
+  // each of its records, and statement overhead dominated the load.
+  std::array<std::string_view, kMaxFactsPerWrite> put;
+  size_t n = 0;
+  if (created) put[n++] = "birth_date";
+  auto diff = [&](bool changed, std::string_view name, bool present) -> Status {
+    if (!changed) return Status::Ok();
+    if (present) {
+      put[n++] = name;
+      return Status::Ok();
+    }
+    return PutFact(b.id, name, false, p);
+  };
+  ENNAKKO_RETURN_IF_ERROR(diff(a.death_date != b.death_date, "death_date", b.death_date.has_value()));
+  ENNAKKO_RETURN_IF_ERROR(diff(a.name != b.name, "name", b.name.has_value()));
+  ENNAKKO_RETURN_IF_ERROR(diff(a.residence != b.residence, "municipality", b.residence.has_value()));
+  ENNAKKO_RETURN_IF_ERROR(diff(a.address != b.address, "address", b.address.has_value()));
+  ENNAKKO_RETURN_IF_ERROR(diff(a.address_protected != b.address_protected, "address_protected",
+                               b.address_protected));
+  ENNAKKO_RETURN_IF_ERROR(diff(a.language != b.language, "language", b.language.has_value()));
+  ENNAKKO_RETURN_IF_ERROR(diff(a.phone != b.phone, "phone", b.phone.has_value()));
+  ENNAKKO_RETURN_IF_ERROR(diff(a.email != b.email, "email", b.email.has_value()));
+  if (n == 0) return Status::Ok();
+  std::optional<Stmt>& stmt = s_->put_facts[n - 1];
+  if (!stmt) {
+    std::string sql = "INSERT INTO facts (resident_id, name, source, change_id, fetched_at) VALUES ";
+    for (size_t i = 0; i < n; ++i) sql += fmt::format("{}(?1, ?{}, ?2, ?3, ?4)", i ? ", " : "", i + 5);
+    sql += " ON CONFLICT (resident_id, name) DO UPDATE SET source = excluded.source, "
+           "change_id = excluded.change_id, fetched_at = excluded.fetched_at";
+    auto prepared = db_.Prepare(sql);
+    if (!prepared.ok()) return prepared.status();
+    stmt = std::move(prepared).value();
+  }
+  stmt->Bind(1, b.id).Bind(2, p.source).Bind(3, p.change_id).Bind(4, p.fetched_at);
+  for (size_t i = 0; i < n; ++i) stmt->Bind(static_cast<int>(i) + 5, put[i]);
+  return stmt->Run();
+}
+
+Result<bool> PopulationStore::UpdateRow(const Resident& before, const ResidentUpdate& u,
+                                        const Provenance& p) {
+  Resident after = Apply(before, u);
+  if (after == before) return false;
+  Stmt& s = s_->update;
+  s.Bind(1, before.id);
+  BindResidentColumns(s, 2, after);
+  s.Bind(14, p.fetched_at);
+  ENNAKKO_RETURN_IF_ERROR(s.Run());
+  ENNAKKO_RETURN_IF_ERROR(WriteFacts(before, after, p, /*created=*/false));
+  return true;
+}
+
+Result<bool> PopulationStore::UpdateResident(int64_t id, const ResidentUpdate& u,
+                                             const Provenance& p) {
+  auto found = GetResident(id);
+  if (!found.ok()) return found.status();
+  if (!*found) return Status::NotFound(fmt::format("no resident with id {}", id));
+  return UpdateRow(**found, u, p);
+}
+
+Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const ResidentUpdate& u,
+                                                      const Provenance& p) {
+  s_->by_hetu.Bind(1, hetu.code);
+  auto found = LoadResident(s_->by_hetu);
+  if (!found.ok()) return found.status();
+  if (*found) {
+    auto changed = UpdateRow(**found, u, p);
+    if (!changed.ok()) return changed.status();
+    return UpsertOutcome{(*found)->id, false, *changed};
+  }
+  Resident blank;
+  blank.hetu = hetu.code;
+  blank.birth_date = hetu.birth_date;
+  Resident r = Apply(blank, u);
+  Stmt& s = s_->insert;
+  s.Bind(1, r.hetu).Bind(2, r.birth_date.ToString());
+  BindResidentColumns(s, 3, r);
+  s.Bind(15, p.fetched_at);
+  ENNAKKO_RETURN_IF_ERROR(s.Run());
+  r.id = blank.id = db_.LastInsertRowId();
+  ENNAKKO_RETURN_IF_ERROR(WriteFacts(blank, r, p, /*created=*/true));
+  return UpsertOutcome{r.id, true, true};
+}
+
+// --- custody -------------------------------------------------------------------------------------
+
+Result<std::optional<Custody>> PopulationStore::GetCustody(int64_t guardian_id, int64_t ward_id) {
+  std::optional<Custody> out;
+  Stmt& q = s_->get_custody;
+  q.Bind(1, guardian_id).Bind(2, ward_id);
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt& r) {
+    out = Custody{guardian_id, ward_id, r.OptText(0), OptDate(r, 1), OptDate(r, 2)};
+  }));
+  return out;
+}
+
+Status PopulationStore::WriteCustody(const Custody& c) {
+  Stmt& s = s_->put_custody;
+  s.Bind(1, c.guardian_id).Bind(2, c.ward_id).Bind(3, c.kind);
+  BindDate(s, 4, c.start);
+  BindDate(s, 5, c.end);
+  return s.Run();
+}
+
+Result<bool> PopulationStore::UpsertCustody(const Custody& c, const Provenance& p) {
+  auto old = GetCustody(c.guardian_id, c.ward_id);
+  if (!old.ok()) return old.status();
+  if (*old && **old == c) return false;
+  ENNAKKO_RETURN_IF_ERROR(WriteCustody(c));
+  ENNAKKO_RETURN_IF_ERROR(PutFact(c.ward_id, "guardians", true, p));
+  return true;
+}
+
+Result<bool> PopulationStore::EndCustody(int64_t guardian_id, int64_t ward_id, Date end,
+                                         const Provenance& p) {
+  auto old = GetCustody(guardian_id, ward_id);
+  if (!old.ok()) return old.status();
+  if (!*old || (*old)->end == end) return false;
+  Custody c = **old;
+  c.end = end;
+  ENNAKKO_RETURN_IF_ERROR(WriteCustody(c));
+  ENNAKKO_RETURN_IF_ERROR(PutFact(ward_id, "guardians", true, p));
+  return true;
+}
+
+Result<bool> PopulationStore::RemoveCustody(int64_t guardian_id, int64_t ward_id,
+                                            const Provenance& p) {
+  ENNAKKO_RETURN_IF_ERROR(s_->delete_custody.Bind(1, guardian_id).Bind(2, ward_id).Run());
+  if (db_.Changes() == 0) return false;
+  ENNAKKO_RETURN_IF_ERROR(PutFact(ward_id, "guardians", true, p));
+  return true;
+}
+
+Result<std::vector<Custody>> PopulationStore::GuardiansOf(int64_t ward_id) {
+  std::vector<Custody> out;
+  Stmt& q = s_->guardians_of;
+  q.Bind(1, ward_id);
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt& r) {
+    out.push_back(Custody{r.Int(0), ward_id, r.OptText(1), OptDate(r, 2), OptDate(r, 3)});
+  }));
+  return out;
+}
+
+Result<std::vector<int64_t>> PopulationStore::WardsOf(int64_t guardian_id) {
+  std::vector<int64_t> out;
+  Stmt& q = s_->wards_of;
+  q.Bind(1, guardian_id);
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt& r) { out.push_back(r.Int(0)); }));
+  return out;
+}
+
+// --- placements ----------------------------------------------------------------------------------
+
+Result<bool> PopulationStore::UpsertPlacement(const Placement& pl, const Provenance& p) {
+  Stmt& q = s_->get_placement;
+  q.Bind(1, pl.resident_id).Bind(2, pl.kind).Bind(3, pl.start.ToString());
+  bool exists = false;
+  std::optional<Date> end;
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt& r) {
+    exists = true;
+    end = OptDate(r, 0);
+  }));
+  if (exists && end == pl.end) return false;
+  Stmt& s = s_->put_placement;
+  s.Bind(1, pl.resident_id).Bind(2, pl.kind).Bind(3, pl.start.ToString());
+  BindDate(s, 4, pl.end);
+  ENNAKKO_RETURN_IF_ERROR(s.Run());
+  ENNAKKO_RETURN_IF_ERROR(PutFact(pl.resident_id, "placements", true, p));
+  return true;
+}
+
+Result<bool> PopulationStore::RemovePlacement(int64_t resident_id, std::string_view kind,
+                                              Date start, const Provenance& p) {
+  Stmt& s = s_->delete_placement;
+  ENNAKKO_RETURN_IF_ERROR(s.Bind(1, resident_id).Bind(2, kind).Bind(3, start.ToString()).Run());
+  if (db_.Changes() == 0) return false;
+  ENNAKKO_RETURN_IF_ERROR(PutFact(resident_id, "placements", true, p));
+  return true;
+}
+
+Result<std::vector<Placement>> PopulationStore::PlacementsOf(int64_t resident_id) {
+  std::vector<Placement> out;
+  Stmt& q = s_->placements_of;
+  q.Bind(1, resident_id);
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt& r) {
+    out.push_back(Placement{resident_id, r.Text(0), OptDate(r, 1).value_or(Date{}), OptDate(r, 2)});
+  }));
+  return out;
+}
+
+// --- quarantine, cursors, counts -----------------------------------------------------------------
+
+Status PopulationStore::Quarantine(const QuarantineEntry& e) {
+  return s_->quarantine.Bind(1, e.connector)
+      .Bind(2, e.batch)
+      .Bind(3, e.line)
+      .Bind(4, e.reason)
+      .Bind(5, e.record)
+      .Bind(6, e.at)
+      .Run();
+}
+
+namespace {
+Result<int64_t> CountOf(Stmt& q) {
+  int64_t n = 0;
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt& r) { n = r.Int(0); }));
+  return n;
+}
+}  // namespace
+
+Result<int64_t> PopulationStore::CountQuarantined(std::string_view connector) {
+  s_->count_quarantined.Bind(1, connector);
+  return CountOf(s_->count_quarantined);
+}
+
+Result<std::optional<std::string>> PopulationStore::GetCursor(std::string_view connector) {
+  std::optional<std::string> out;
+  Stmt& q = s_->get_cursor;
+  q.Bind(1, connector);
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt& r) { out = r.Text(0); }));
+  return out;
+}
+
+Status PopulationStore::SetCursor(std::string_view connector, std::string_view cursor,
+                                  std::string_view at) {
+  return s_->set_cursor.Bind(1, connector).Bind(2, cursor).Bind(3, at).Run();
+}
+
+Result<int64_t> PopulationStore::CountAlive(std::string_view municipality) {
+  s_->count_alive.Bind(1, municipality);
+  return CountOf(s_->count_alive);
+}
+
+Result<int64_t> PopulationStore::CountResidents() { return CountOf(s_->count_residents); }
+
+}  // namespace ennakko
