@@ -1,16 +1,16 @@
 #include "connectors/registries/population_filedrop.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <unordered_map>
 #include <unordered_set>
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
+#include "connectors/registries/batch_reader.h"
 #include "connectors/registries/population_record.h"
 #include "engine/store/population.h"
 
@@ -70,9 +70,9 @@ Result<std::vector<BatchFile>> ListBatches(const std::string& directory) {
             [](const BatchFile& a, const BatchFile& b) { return a.number < b.number; });
   for (size_t i = 1; i < out.size(); ++i) {
     if (out[i].number == out[i - 1].number) {
-      return Status::FailedPrecondition(fmt::format(
-          "drop directory {} has two batches numbered {}: {} and {}", directory,
-          out[i].number_text, out[i - 1].name, out[i].name));
+      return Status::FailedPrecondition(
+          fmt::format("drop directory {} has two batches numbered {}: {} and {}", directory,
+                      out[i].number_text, out[i - 1].name, out[i].name));
     }
   }
   return out;
@@ -97,17 +97,11 @@ class BatchApplier {
       : store_(store), file_(file), connector_(connector), fetched_at_(fetched_at), skip_(skip) {}
 
   Result<BatchOutcome> Run() {
-    std::ifstream in(file_.path, std::ios::binary);
-    if (!in) return Status::Unavailable(fmt::format("cannot open batch {}", file_.name));
-    std::string text;
-    int64_t line = 0;
-    while (std::getline(in, text)) {
-      ++line;
-      if (!text.empty() && text.back() == '\r') text.pop_back();
-      if (text.find_first_not_of(" \t") == std::string::npos) continue;
-      ENNAKKO_RETURN_IF_ERROR(ApplyLine(line, text));
+    BatchReader reader(file_.path, file_.kind);
+    for (auto chunk = reader.Next(); !chunk.empty(); chunk = reader.Next()) {
+      for (ParsedLine& l : chunk) ENNAKKO_RETURN_IF_ERROR(ApplyLine(l));
     }
-    if (in.bad()) return Status::Unavailable(fmt::format("error reading batch {}", file_.name));
+    ENNAKKO_RETURN_IF_ERROR(reader.status());
     for (auto& [code, list] : waiting_) {
       for (const Deferred& d : list) {
         out_.unresolved.emplace(d.line, d.change.other_is == CustodyChange::Other::kGuardian
@@ -124,9 +118,24 @@ class BatchApplier {
   struct Deferred {
     int64_t line;
     int64_t subject_id;
+    std::string subject_hetu;
     CustodyChange change;
     std::optional<Date> change_date;
   };
+  // The last custody change applied to a (guardian, ward) pair in this batch. VTJ states each
+  // relation twice (HUOLTAJA_SUPPEA on the ward, HUOLLETTAVA_SUPPEA on the guardian), usually a
+  // few lines apart; the second statement of an identical change is a no-op and skips the store.
+  struct RecentCustody {
+    GroupChange change;
+    std::optional<Date> start, end, change_date;
+    friend bool operator==(const RecentCustody&, const RecentCustody&) = default;
+  };
+  static constexpr size_t kMaxRecentCustody = 4096;
+
+  static std::string PairKey(const std::string& subject_hetu, const CustodyChange& c) {
+    return c.other_is == CustodyChange::Other::kGuardian ? c.other_hetu + subject_hetu
+                                                         : subject_hetu + c.other_hetu;
+  }
 
   Provenance ProvenanceOf(int64_t line) const {
     return Provenance{connector_, fmt::format("{}:{}", file_.number_text, line), fetched_at_};
@@ -139,10 +148,11 @@ class BatchApplier {
         QuarantineEntry{connector_, file_.name, line, std::move(reason), text, fetched_at_});
   }
 
-  Status ApplyLine(int64_t line, const std::string& text) {
-    if (auto it = skip_.find(line); it != skip_.end()) return Quarantine(line, text, it->second);
-    auto rec = ParsePopulationRecord(text, file_.kind);
-    if (!rec.ok()) return Quarantine(line, text, rec.status().message());
+  Status ApplyLine(ParsedLine& l) {
+    const int64_t line = l.line;
+    if (auto it = skip_.find(line); it != skip_.end()) return Quarantine(line, l.text, it->second);
+    if (!l.record.ok()) return Quarantine(line, l.text, l.record.status().message());
+    PopulationRecord* rec = &l.record.value();
     Provenance prov = ProvenanceOf(line);
     auto up = store_.UpsertResident(rec->subject, rec->update, prov);
     if (!up.ok()) return up.status();
@@ -154,19 +164,26 @@ class BatchApplier {
         std::vector<Deferred> list = std::move(it->second);
         waiting_.erase(it);
         for (const Deferred& d : list) {
-          ENNAKKO_RETURN_IF_ERROR(
-              ApplyCustody(d.subject_id, id, d.change, d.change_date, ProvenanceOf(d.line)));
+          ENNAKKO_RETURN_IF_ERROR(ApplyCustody(PairKey(d.subject_hetu, d.change), d.subject_id, id,
+                                               d.change, d.change_date, ProvenanceOf(d.line)));
         }
       }
     }
     for (const CustodyChange& c : rec->custody) {
+      std::string key = PairKey(rec->subject.code, c);
+      if (auto it = recent_.find(key);
+          it != recent_.end() &&
+          it->second == RecentCustody{c.change, c.start, c.end, rec->change_date}) {
+        continue;
+      }
       auto other = store_.FindResident(c.other_hetu);
       if (!other.ok()) return other.status();
       if (!*other) {
-        waiting_[c.other_hetu].push_back(Deferred{line, id, c, rec->change_date});
+        waiting_[c.other_hetu].push_back(
+            Deferred{line, id, rec->subject.code, c, rec->change_date});
         continue;
       }
-      ENNAKKO_RETURN_IF_ERROR(ApplyCustody(id, **other, c, rec->change_date, prov));
+      ENNAKKO_RETURN_IF_ERROR(ApplyCustody(std::move(key), id, **other, c, rec->change_date, prov));
     }
     for (const PlacementChange& p : rec->placements) {
       auto changed = p.change == GroupChange::kRemove
@@ -183,8 +200,11 @@ class BatchApplier {
 
   // POISTETTU ends the relation on its end date, or (if still open) on the change date when it
   // gives none; with neither (a snapshot line), the relation is removed.
-  Status ApplyCustody(int64_t subject_id, int64_t other_id, const CustodyChange& c,
-                      std::optional<Date> change_date, const Provenance& prov) {
+  Status ApplyCustody(std::string pair_key, int64_t subject_id, int64_t other_id,
+                      const CustodyChange& c, std::optional<Date> change_date,
+                      const Provenance& prov) {
+    if (recent_.size() >= kMaxRecentCustody) recent_.clear();
+    recent_[std::move(pair_key)] = RecentCustody{c.change, c.start, c.end, change_date};
     const bool other_is_guardian = c.other_is == CustodyChange::Other::kGuardian;
     const int64_t guardian = other_is_guardian ? other_id : subject_id;
     const int64_t ward = other_is_guardian ? subject_id : other_id;
@@ -216,6 +236,7 @@ class BatchApplier {
   const std::string& fetched_at_;
   const std::map<int64_t, std::string>& skip_;
   std::unordered_map<std::string, std::vector<Deferred>> waiting_;  // by the missing person's code
+  std::unordered_map<std::string, RecentCustody> recent_;           // by guardian code + ward code
   BatchOutcome out_;
 };
 
@@ -253,6 +274,29 @@ Result<BatchOutcome> ApplyBatch(Db& db, PopulationStore& store, const BatchFile&
   }
 }
 
+// Enlarges the connection's page cache for its lifetime, then restores the previous setting.
+class CacheSizeGuard {
+ public:
+  CacheSizeGuard(Db& db, int mib) : db_(db) {
+    if (mib <= 0) return;
+    auto q = db.Prepare("PRAGMA cache_size");
+    if (!q.ok()) return;
+    auto row = q->Step();
+    if (!row.ok() || !*row) return;
+    previous_ = q->Int(0);
+    (void)db.Exec(fmt::format("PRAGMA cache_size = {}", -int64_t{mib} * 1024));
+  }
+  ~CacheSizeGuard() {
+    if (previous_) (void)db_.Exec(fmt::format("PRAGMA cache_size = {}", *previous_));
+  }
+  CacheSizeGuard(const CacheSizeGuard&) = delete;
+  CacheSizeGuard& operator=(const CacheSizeGuard&) = delete;
+
+ private:
+  Db& db_;
+  std::optional<int64_t> previous_;
+};
+
 }  // namespace
 
 FileDropPopulationSource::FileDropPopulationSource(FileDropOptions options, const Clock* clock)
@@ -282,6 +326,7 @@ Result<PollResult> FileDropPopulationSource::Poll(Db& db) {
     last = b->number;
   }
   std::unordered_set<int64_t> affected;
+  CacheSizeGuard cache(db, options_.cache_mib);
   for (const BatchFile& b : *batches) {
     if (last && b.number <= *last) continue;
     const uint64_t expected = last ? *last + 1 : 0;

@@ -1,9 +1,8 @@
 #include "connectors/registries/population_filedrop.h"
 
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-
-#include <catch2/catch.hpp>
 
 #include "engine/store/migrations.h"
 #include "engine/store/population.h"
@@ -19,7 +18,9 @@ const std::string kKid = MakeHetu(Date::FromYmd(2020, 6, 30), 904);
 const std::string kOld = MakeHetu(Date::FromYmd(1941, 1, 5), 905);
 const std::string kNobody = MakeHetu(Date::FromYmd(1970, 1, 1), 907);
 
-std::string D(const char* ymd) { return std::string(R"({"arvo":")") + ymd + R"(","tarkkuus":"PAIVA"})"; }
+std::string D(const char* ymd) {
+  return std::string(R"({"arvo":")") + ymd + R"(","tarkkuus":"PAIVA"})";
+}
 
 std::string Person(const std::string& code, const std::string& groups) {
   return R"({"henkilotunnus":")" + code + R"(","tietoryhmat":[)" + groups + "]}";
@@ -30,12 +31,14 @@ std::string Change(const std::string& code, const std::string& groups) {
 }
 std::string Home(const char* attr = nullptr) {
   std::string a = attr ? std::string(R"("muutosattribuutti":")") + attr + "\"," : "";
-  return R"({"tietoryhma":"KOTIKUNTA",)" + a + R"("kuntakoodi":"091"},)"
-         R"({"tietoryhma":"VAKINAINEN_KOTIMAINEN_OSOITE",)" + a +
+  return R"({"tietoryhma":"KOTIKUNTA",)" + a +
+         R"("kuntakoodi":"091"},)"
+         R"({"tietoryhma":"VAKINAINEN_KOTIMAINEN_OSOITE",)" +
+         a +
          R"("katuosoite":"Testikuja 1 B 4","postinumero":"00100","postitoimipaikka":"HELSINKI"})";
 }
 std::string CustodyGroup(const char* group, const std::string& other, const char* attr = nullptr,
-                    const char* end = nullptr) {
+                         const char* end = nullptr) {
   std::string s = std::string(R"({"tietoryhma":")") + group + R"(",)";
   if (attr) s += std::string(R"("muutosattribuutti":")") + attr + "\",";
   s += R"("henkilotunnus":")" + other + R"(","huoltosuhteenAlkupv":)" + D("2020-06-30");
@@ -86,16 +89,20 @@ struct Fixture {
     return out;
   }
   std::string Dump() {
-    return Query("SELECT quote(id)||hetu||quote(birth_date)||quote(death_date)||quote(first_names)||"
-                 "quote(last_name)||quote(municipality)||quote(municipality_since)||quote(language)||"
-                 "quote(street_address)||quote(postal_code)||quote(post_office)||address_protected||"
-                 "quote(phone)||quote(email)||updated_at FROM residents ORDER BY id") +
-           Query("SELECT guardian_id||' '||ward_id||quote(kind)||quote(start_date)||quote(end_date) "
-                 "FROM custody ORDER BY 1") +
-           Query("SELECT resident_id||kind||start_date||quote(end_date) FROM placements ORDER BY 1") +
+    return Query(
+               "SELECT quote(id)||hetu||quote(birth_date)||quote(death_date)||quote(first_names)||"
+               "quote(last_name)||quote(municipality)||quote(municipality_since)||quote(language)||"
+               "quote(street_address)||quote(postal_code)||quote(post_office)||address_protected||"
+               "quote(phone)||quote(email)||updated_at FROM residents ORDER BY id") +
+           Query(
+               "SELECT guardian_id||' '||ward_id||quote(kind)||quote(start_date)||quote(end_date) "
+               "FROM custody ORDER BY 1") +
+           Query(
+               "SELECT resident_id||kind||start_date||quote(end_date) FROM placements ORDER BY 1") +
            Query("SELECT resident_id||name||source||change_id||fetched_at FROM facts ORDER BY 1") +
-           Query("SELECT connector||batch||line||reason||record||quarantined_at FROM quarantine "
-                 "ORDER BY 1");
+           Query(
+               "SELECT connector||batch||line||reason||record||quarantined_at FROM quarantine "
+               "ORDER BY 1");
   }
   std::string Cursor() { return Query("SELECT cursor FROM connector_cursors"); }
 };
@@ -149,26 +156,31 @@ TEST_CASE("a batch that cannot commit leaves no trace and the cursor where it wa
   CHECK(f.Cursor() == "000000.snapshot.jsonl\n");
 }
 
-TEST_CASE("malformed lines are quarantined with reason and line; the rest applies",
-          "[filedrop]") {
+TEST_CASE("malformed lines are quarantined with reason and line; the rest applies", "[filedrop]") {
   Fixture f("malformed");
   f.Write("000000.snapshot.jsonl", Snapshot());
   f.Poll();
   const std::string bad_check = kOld.substr(0, 10) + (kOld[10] == 'X' ? "Y" : "X");
   const std::string orphan = MakeHetu(Date::FromYmd(2026, 2, 27), 940);
-  f.Write("000001.changes.jsonl",
-          {
-              "{broken",
-              Change(bad_check, ""),
-              "",  // blank lines are not records
-              R"({"henkilotunnus":")" + kOld + R"(","muutospv":"2026-02-31","tietoryhmat":[]})",
-              Change(kOld, R"({"tietoryhma":"KOTIKUNTA","muutosattribuutti":"SIIRRETTY","kuntakoodi":"091"})"),
-              Change(orphan, Home("LISATTY") + "," + CustodyGroup("HUOLTAJA_SUPPEA", kNobody, "LISATTY")),
-              Change(kOld, R"({"tietoryhma":"TURVAKIELTO","muutosattribuutti":"LISATTY","turvakieltoAktiivinen":1})"),
-              Change(kOld, R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"LISATTY","kuolinpv":)" +
-                               D("2026-03-01") + "}"),
-              Change(kOld, R"({"tietoryhma":"VANHA_RYHMA","muutosattribuutti":"LISATTY"})"),
-          });
+  f.Write(
+      "000001.changes.jsonl",
+      {
+          "{broken",
+          Change(bad_check, ""),
+          "",  // blank lines are not records
+          R"({"henkilotunnus":")" + kOld + R"(","muutospv":"2026-02-31","tietoryhmat":[]})",
+          Change(
+              kOld,
+              R"({"tietoryhma":"KOTIKUNTA","muutosattribuutti":"SIIRRETTY","kuntakoodi":"091"})"),
+          Change(orphan,
+                 Home("LISATTY") + "," + CustodyGroup("HUOLTAJA_SUPPEA", kNobody, "LISATTY")),
+          Change(
+              kOld,
+              R"({"tietoryhma":"TURVAKIELTO","muutosattribuutti":"LISATTY","turvakieltoAktiivinen":1})"),
+          Change(kOld, R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"LISATTY","kuolinpv":)" +
+                           D("2026-03-01") + "}"),
+          Change(kOld, R"({"tietoryhma":"VANHA_RYHMA","muutosattribuutti":"LISATTY"})"),
+      });
   PollResult r = f.Poll();
   CHECK(r.records_applied == 2);
   CHECK(r.records_quarantined == 6);
@@ -197,10 +209,13 @@ TEST_CASE("the same batch twice changes nothing", "[filedrop]") {
   CHECK(snapshot_again.affected_resident_ids.empty());
   CHECK(f.Dump() == after_snapshot);
 
-  f.Write("000001.changes.jsonl",
-          {Change(kMum, R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"MUUTETTU","puhelin":"+358501110002","sahkoposti":"aino@example.fi"})"),
-           Change(kDad, CustodyGroup("HUOLLETTAVA_SUPPEA", kKid, "POISTETTU", "2026-03-01")),
-           "{broken"});
+  f.Write(
+      "000001.changes.jsonl",
+      {Change(
+           kMum,
+           R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"MUUTETTU","puhelin":"+358501110002","sahkoposti":"aino@example.fi"})"),
+       Change(kDad, CustodyGroup("HUOLLETTAVA_SUPPEA", kKid, "POISTETTU", "2026-03-01")),
+       "{broken"});
   CHECK_FALSE(f.Poll().affected_resident_ids.empty());
   const std::string dump = f.Dump();
   CHECK(f.Poll().batches_applied == 0);  // the cursor skips it
@@ -223,14 +238,17 @@ TEST_CASE("POISTETTU custody ends the relation; affected ids include wards", "[f
           {Change(kDad, CustodyGroup("HUOLLETTAVA_SUPPEA", kKid, "POISTETTU", "2026-03-01")),
            Change(kKid, CustodyGroup("HUOLTAJA_SUPPEA", kDad, "POISTETTU"))});
   PollResult r = f.Poll();
-  CHECK(r.affected_resident_ids == std::vector<int64_t>{std::min(f.Id(kKid), f.Id(kDad)),
-                                                        std::max(f.Id(kKid), f.Id(kDad))});
+  CHECK(r.affected_resident_ids ==
+        std::vector<int64_t>{std::min(f.Id(kKid), f.Id(kDad)), std::max(f.Id(kKid), f.Id(kDad))});
   CHECK(f.Query("SELECT end_date FROM custody WHERE guardian_id = " + std::to_string(f.Id(kDad))) ==
         "2026-03-01\n");
 
   // A guardian's own change (a new phone) makes the engine look at the ward as well.
-  f.Write("000002.changes.jsonl",
-          {Change(kMum, R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"MUUTETTU","puhelin":"+358501110003"})")});
+  f.Write(
+      "000002.changes.jsonl",
+      {Change(
+          kMum,
+          R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"MUUTETTU","puhelin":"+358501110003"})")});
   PollResult p = f.Poll();
   CHECK(p.affected_resident_ids ==
         std::vector<int64_t>{std::min(f.Id(kMum), f.Id(kKid)), std::max(f.Id(kMum), f.Id(kKid))});
@@ -239,12 +257,19 @@ TEST_CASE("POISTETTU custody ends the relation; affected ids include wards", "[f
 TEST_CASE("a protection order clears the address and keeps later ones out", "[filedrop]") {
   Fixture f("protection");
   f.Write("000000.snapshot.jsonl", Snapshot());
-  f.Write("000001.changes.jsonl",
-          {Change(kOld, R"({"tietoryhma":"TURVAKIELTO","muutosattribuutti":"LISATTY","turvakieltoAktiivinen":true})"),
-           Change(kOld, R"({"tietoryhma":"VAKINAINEN_KOTIMAINEN_OSOITE","muutosattribuutti":"MUUTETTU","katuosoite":"Salainen 1","postinumero":"00990","postitoimipaikka":"HELSINKI"})")});
+  f.Write(
+      "000001.changes.jsonl",
+      {Change(
+           kOld,
+           R"({"tietoryhma":"TURVAKIELTO","muutosattribuutti":"LISATTY","turvakieltoAktiivinen":true})"),
+       Change(
+           kOld,
+           R"({"tietoryhma":"VAKINAINEN_KOTIMAINEN_OSOITE","muutosattribuutti":"MUUTETTU","katuosoite":"Salainen 1","postinumero":"00990","postitoimipaikka":"HELSINKI"})")});
   f.Poll();
-  CHECK(f.Query("SELECT address_protected||quote(street_address)||quote(postal_code) FROM residents "
-                "WHERE hetu='" + kOld + "'") == "1NULLNULL\n");
+  CHECK(
+      f.Query("SELECT address_protected||quote(street_address)||quote(postal_code) FROM residents "
+              "WHERE hetu='" +
+              kOld + "'") == "1NULLNULL\n");
   CHECK(f.Query("SELECT count(*) FROM facts WHERE name='address' AND resident_id=" +
                 std::to_string(f.Id(kOld))) == "0\n");
 }

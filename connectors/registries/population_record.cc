@@ -1,6 +1,7 @@
 #include "connectors/registries/population_record.h"
 
 #include <fmt/format.h>
+
 #include <nlohmann/json.hpp>
 
 namespace ennakko {
@@ -196,8 +197,8 @@ Status ApplyGroup(const json& g, GroupChange change, std::string_view name, Popu
     email ? u.email.Set(*email) : u.email.Clear();
   } else if (name == "HUOLTAJA_SUPPEA" || name == "HUOLLETTAVA_SUPPEA") {
     CustodyChange c;
-    c.other_is = name == "HUOLTAJA_SUPPEA" ? CustodyChange::Other::kGuardian
-                                           : CustodyChange::Other::kWard;
+    c.other_is =
+        name == "HUOLTAJA_SUPPEA" ? CustodyChange::Other::kGuardian : CustodyChange::Other::kWard;
     c.change = change;
     if (auto code = r.String("henkilotunnus", true)) {
       auto h = ParseHetu(*code);
@@ -241,7 +242,8 @@ Result<PopulationRecord> ParsePopulationRecord(std::string_view line, BatchKind 
   PopulationRecord rec;
 
   const json* code = Member(doc, "henkilotunnus");
-  if (!code || !code->is_string()) return Status::Invalid("henkilotunnus is missing or not a string");
+  if (!code || !code->is_string())
+    return Status::Invalid("henkilotunnus is missing or not a string");
   auto hetu = ParseHetu(code->get_ref<const std::string&>());
   if (!hetu.ok()) return Status::Invalid(fmt::format("henkilotunnus: {}", hetu.status().message()));
   rec.subject = std::move(hetu).value();
@@ -259,7 +261,8 @@ Result<PopulationRecord> ParsePopulationRecord(std::string_view line, BatchKind 
   size_t index = 0;
   for (const json& g : *groups) {
     ++index;
-    if (!g.is_object()) return Status::Invalid(fmt::format("tietoryhmat[{}] is not an object", index));
+    if (!g.is_object())
+      return Status::Invalid(fmt::format("tietoryhmat[{}] is not an object", index));
     const json* name = Member(g, "tietoryhma");
     if (!name || !name->is_string()) {
       return Status::Invalid(fmt::format("tietoryhmat[{}]: tietoryhma is missing", index));
@@ -269,8 +272,8 @@ Result<PopulationRecord> ParsePopulationRecord(std::string_view line, BatchKind 
     if (const json* attr = Member(g, "muutosattribuutti")) {
       auto c = attr->is_string() ? ChangeOf(attr->get_ref<const std::string&>()) : std::nullopt;
       if (!c) {
-        return Status::Invalid(fmt::format("tietoryhmat[{}] ({}): unknown muutosattribuutti",
-                                           index, LooksLikeGroupName(group) ? group : "?"));
+        return Status::Invalid(fmt::format("tietoryhmat[{}] ({}): unknown muutosattribuutti", index,
+                                           LooksLikeGroupName(group) ? group : "?"));
       }
       change = *c;
     } else if (kind == BatchKind::kChanges) {

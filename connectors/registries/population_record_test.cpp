@@ -20,7 +20,8 @@ TEST_CASE("a change line with every handled group parses into its edits", "[regi
       R"({"tietoryhma":"KOTIKUNTA","muutosattribuutti":"MUUTETTU","kuntakoodi":"091","kuntaanMuuttopv":{"arvo":"2020-04-01","tarkkuus":"PAIVA"}},)"
       R"({"tietoryhma":"VAKINAINEN_KOTIMAINEN_OSOITE","muutosattribuutti":"LISATTY","katuosoite":"Testikuja 1","postinumero":"00100","postitoimipaikka":"HELSINKI"},)"
       R"({"tietoryhma":"AIDINKIELI","muutosattribuutti":"LISATTY","kielikoodi":"sv"},)"
-      R"({"tietoryhma":"HUOLTAJA_SUPPEA","muutosattribuutti":"LISATTY","henkilotunnus":")" + kParent +
+      R"({"tietoryhma":"HUOLTAJA_SUPPEA","muutosattribuutti":"LISATTY","henkilotunnus":")" +
+      kParent +
       R"(","huoltosuhteenAlkupv":{"arvo":"2020-04-01","tarkkuus":"PAIVA"}},)"
       R"({"tietoryhma":"SIJOITUS","muutosattribuutti":"LISATTY","laji":"esiopetus","alkupv":{"arvo":"2026-08-01"}},)"
       R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"MUUTETTU","puhelin":"+358501234567"},)"
@@ -48,8 +49,9 @@ TEST_CASE("a change line with every handled group parses into its edits", "[regi
 
 TEST_CASE("POISTETTU clears; TURVAKIELTO sets protection", "[registries]") {
   auto r = ParsePopulationRecord(
-      Line(R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"POISTETTU"},)"
-           R"({"tietoryhma":"TURVAKIELTO","muutosattribuutti":"LISATTY","turvakieltoAktiivinen":true})"),
+      Line(
+          R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"POISTETTU"},)"
+          R"({"tietoryhma":"TURVAKIELTO","muutosattribuutti":"LISATTY","turvakieltoAktiivinen":true})"),
       BatchKind::kChanges);
   REQUIRE(r.ok());
   CHECK(r->update.phone.touched());
@@ -87,22 +89,30 @@ TEST_CASE("malformed records are rejected with a reason that names no value", "[
        "tietoryhmat[1] (KOTIKUNTA): muutosattribuutti is missing"},
       {Line(R"({"tietoryhma":"KOTIKUNTA","muutosattribuutti":"LISATTY","kuntakoodi":91})"),
        "tietoryhmat[1] KOTIKUNTA: kuntakoodi must be a string"},
-      {Line(R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"LISATTY","kuolinpv":"2026-01-01"})"),
+      {Line(
+           R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"LISATTY","kuolinpv":"2026-01-01"})"),
        "tietoryhmat[1] KUOLINPAIVA: kuolinpv must be an object {\"arvo\": \"YYYY-MM-DD\", ...}"},
-      {Line(R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"LISATTY","kuolinpv":{"arvo":"2026-13-01"}})"),
+      {Line(
+           R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"LISATTY","kuolinpv":{"arvo":"2026-13-01"}})"),
        "tietoryhmat[1] KUOLINPAIVA: kuolinpv.arvo is not a valid date"},
-      {Line(R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"LISATTY","kuolinpv":{"arvo":"2026-01-01","tarkkuus":"VUOSI"}})"),
+      {Line(
+           R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"LISATTY","kuolinpv":{"arvo":"2026-01-01","tarkkuus":"VUOSI"}})"),
        "tietoryhmat[1] KUOLINPAIVA: kuolinpv.tarkkuus must be PAIVA"},
-      {Line(R"({"tietoryhma":"TURVAKIELTO","muutosattribuutti":"LISATTY","turvakieltoAktiivinen":"yes"})"),
+      {Line(
+           R"({"tietoryhma":"TURVAKIELTO","muutosattribuutti":"LISATTY","turvakieltoAktiivinen":"yes"})"),
        "tietoryhmat[1] TURVAKIELTO: turvakieltoAktiivinen must be true or false"},
       {Line(R"({"tietoryhma":"HUOLTAJA_SUPPEA","muutosattribuutti":"LISATTY","henkilotunnus":")" +
             bad_check + R"("})"),
-       "tietoryhmat[1] HUOLTAJA_SUPPEA: henkilotunnus: identity code check character does not match"},
-      {Line(R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"LISATTY","puhelin":"0501234567"})"),
+       "tietoryhmat[1] HUOLTAJA_SUPPEA: henkilotunnus: identity code check character does not "
+       "match"},
+      {Line(
+           R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"LISATTY","puhelin":"0501234567"})"),
        "tietoryhmat[1] YHTEYSTIEDOT: puhelin must be an E.164 number (+358...)"},
-      {Line(R"({"tietoryhma":"SIJOITUS","muutosattribuutti":"LISATTY","laji":"koulu","alkupv":{"arvo":"2026-08-01"}})"),
+      {Line(
+           R"({"tietoryhma":"SIJOITUS","muutosattribuutti":"LISATTY","laji":"koulu","alkupv":{"arvo":"2026-08-01"}})"),
        "tietoryhmat[1] SIJOITUS: laji must be esiopetus or varhaiskasvatus"},
-      {Line(R"({"tietoryhma":"VAKINAINEN_KOTIMAINEN_OSOITE","muutosattribuutti":"LISATTY","katuosoite":"Testikuja 1","postinumero":"1000","postitoimipaikka":"X"})"),
+      {Line(
+           R"({"tietoryhma":"VAKINAINEN_KOTIMAINEN_OSOITE","muutosattribuutti":"LISATTY","katuosoite":"Testikuja 1","postinumero":"1000","postitoimipaikka":"X"})"),
        "tietoryhmat[1] VAKINAINEN_KOTIMAINEN_OSOITE: postinumero must be five digits"},
   };
   for (const auto& c : cases) {

@@ -262,7 +262,7 @@ Status HttpServer::Impl::Start() {
     Stop(std::chrono::milliseconds(0));
     return Status::Internal(std::string("starting the HTTP server: ") + e.what());
   }
-  spdlog::info("http: listening on {}:{}", options_.address, port_.load());
+  spdlog::debug("http: listening on {}:{}", options_.address, port_.load());
   return Status::Ok();
 }
 

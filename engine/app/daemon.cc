@@ -250,6 +250,7 @@ void Daemon::Loop() {
   int64_t sent_total = 0;
   auto started = std::chrono::steady_clock::now();
   bool reported_idle = false;
+  bool polled_once = false;
   while (!wake_.stop) {
     auto now = std::chrono::steady_clock::now();
     if (wake_.reload.exchange(false)) {
@@ -263,6 +264,8 @@ void Daemon::Loop() {
       const std::string connector = "population-filedrop";
       if (polled.ok()) {
         metrics_.Set("ennakko_connector_up", {{"connector", connector}}, 1);
+        if (!polled_once) evaluate = true;
+        polled_once = true;
         metrics_.Set("ennakko_connector_last_success_timestamp_seconds", {{"connector", connector}},
                      std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
         if (polled->batches_applied > 0) {
@@ -296,7 +299,9 @@ void Daemon::Loop() {
       }
       SaveAuditHead();
       UpdateMetrics();
-      ready_ = true;
+      // Ready once the facts were read at least once and evaluated: before that, nothing we say
+      // about residents is backed by data.
+      ready_ = polled_once;
     }
     // Drain everything that is due, batch by batch, unless asked to stop.
     bool progressed = false;

@@ -3,6 +3,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 #include "engine/base/hetu.h"
@@ -15,7 +17,8 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Fixture {
-  fs::path dir = fs::temp_directory_path() / "ennakko-pass-test";
+  // Unique per process: ctest runs the test cases of this file in parallel.
+  fs::path dir = fs::temp_directory_path() / ("ennakko-pass-test-" + std::to_string(::getpid()));
   std::unique_ptr<Db> db;
   FakeClock clock{chr::sys_days{chr::year{2026} / 11 / 22} + chr::hours{8}};
   std::unique_ptr<AuditLog> audit;

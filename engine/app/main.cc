@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include <CLI/CLI.hpp>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "engine/app/config.h"
@@ -53,6 +54,8 @@ int ResolveAudit(const std::string& config_path, const std::string& file, AuditT
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Application logs go to stderr (journald keeps them); stdout is for command output.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ennakko"));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
   CLI::App app{"Ennakko: proactive city services. Offers a service when the city holds the data, "
                "has permission, is obliged, the resident is eligible, and acting first benefits both."};

@@ -1,10 +1,10 @@
 // GenerateDemoCity and the change events of the demo city's change batches.
 #include "engine/demo/democity.h"
 
+#include <fmt/format.h>
+
 #include <filesystem>
 #include <fstream>
-
-#include <fmt/format.h>
 
 #include "engine/demo/democity_model.h"
 
@@ -42,9 +42,8 @@ void DemoCityModel::Birth(Date day, std::vector<std::string>& out) {
   if (h < 0) return;
   Household& home = households_[static_cast<size_t>(h)];
   const Person& parent = people_[static_cast<size_t>(home.adults[0])];
-  const uint8_t family_name = home.children.empty()
-                                  ? parent.last
-                                  : people_[static_cast<size_t>(home.children[0])].last;
+  const uint8_t family_name =
+      home.children.empty() ? parent.last : people_[static_cast<size_t>(home.children[0])].last;
   const int baby = AddPerson(Date{day.days - rng_.Range(1, 7)}, rng_.Chance(4900), h, family_name);
   people_[static_cast<size_t>(baby)].resident_since = people_[static_cast<size_t>(baby)].birth;
   home.children.push_back(baby);
@@ -143,7 +142,8 @@ std::vector<std::string> DemoCityModel::ChangeLines(int n, bool last) {
   const Date day{o_.today.days + n};
   std::vector<std::string> out;
   const int per_cohort = o_.residents * 11 / 1000;
-  const int births = 1 + static_cast<int>(rng_.Below(static_cast<uint64_t>(std::max(2, per_cohort / 180))));
+  const int births =
+      1 + static_cast<int>(rng_.Below(static_cast<uint64_t>(std::max(2, per_cohort / 180))));
   for (int i = 0; i < births; ++i) Birth(day, out);
   MoveOut(day, out);
   Death(day, out);
@@ -155,9 +155,8 @@ std::vector<std::string> DemoCityModel::ChangeLines(int n, bool last) {
     out.insert(out.begin() + static_cast<long>(out.size() / 2), R"({"henkilotunnus": "010)");
     std::string code = people_[rng_.Below(people_.size())].hetu;
     code[10] = code[10] == 'Y' ? 'X' : 'Y';
-    out.push_back(
-        fmt::format(R"({{"henkilotunnus":"{}","muutospv":"{}","tietoryhmat":[]}})", code,
-                    day.ToString()));
+    out.push_back(fmt::format(R"({{"henkilotunnus":"{}","muutospv":"{}","tietoryhmat":[]}})", code,
+                              day.ToString()));
     stats_.malformed_lines += 2;
   }
   return out;
@@ -180,7 +179,8 @@ Status WriteBatch(const std::filesystem::path& dir, const std::string& name,
   }
   std::error_code ec;
   std::filesystem::rename(tmp, dir / name, ec);
-  if (ec) return Status::Unavailable(fmt::format("cannot rename {}: {}", tmp.string(), ec.message()));
+  if (ec)
+    return Status::Unavailable(fmt::format("cannot rename {}: {}", tmp.string(), ec.message()));
   return Status::Ok();
 }
 
@@ -192,12 +192,22 @@ Result<DemoCityStats> GenerateDemoCity(const DemoCityOptions& options) {
     return Status::Invalid("demo city: set options.today (a date between 2000 and 2090)");
   }
   if (options.municipality.size() != 3 || options.change_batches < 0) {
-    return Status::Invalid("demo city: municipality must be a three-digit code, change_batches >= 0");
+    return Status::Invalid(
+        "demo city: municipality must be a three-digit code, change_batches >= 0");
   }
   if (options.out_dir.empty()) return Status::Invalid("demo city: out_dir is empty");
   std::error_code ec;
   std::filesystem::create_directories(options.out_dir, ec);
-  if (ec) return Status::Unavailable(fmt::format("cannot create {}: {}", options.out_dir, ec.message()));
+  if (ec)
+    return Status::Unavailable(fmt::format("cannot create {}: {}", options.out_dir, ec.message()));
+
+  // Batch files left by an earlier run with more batches would be read as part of this city.
+  for (const auto& entry : std::filesystem::directory_iterator(options.out_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool batch = name.size() > 7 && name.find_first_not_of("0123456789") == 6 &&
+                       (name.ends_with(".snapshot.jsonl") || name.ends_with(".changes.jsonl"));
+    if (batch) std::filesystem::remove(entry.path(), ec);
+  }
 
   demo::DemoCityModel model(options);
   ENNAKKO_RETURN_IF_ERROR(model.Build());

@@ -39,7 +39,7 @@ struct DemoCityOptions {
   std::string municipality = "091";  // kuntakoodi of the city (091 = Helsinki)
   Date today;                        // the snapshot's date; REQUIRED (no clock: determinism)
   int change_batches = 2;            // change batches after the snapshot, one day apart
-  std::string out_dir;               // created if missing; batch files in it are replaced
+  std::string out_dir;               // created if missing; batch files already in it are removed
   bool inject_malformed = false;     // two malformed lines in the last change batch
 };
 
@@ -58,8 +58,8 @@ struct DemoCityStats {
   int moved_out = 0;  // residents who moved out of the city
   int custody_ended = 0;
   int phone_changes = 0;
-  int change_records = 0;   // well-formed lines in the change batches
-  int malformed_lines = 0;  // injected malformed lines
+  int change_records = 0;          // well-formed lines in the change batches
+  int malformed_lines = 0;         // injected malformed lines
   std::vector<std::string> files;  // file names written, in batch order
 };
 

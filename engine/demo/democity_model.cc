@@ -1,8 +1,8 @@
 #include "engine/demo/democity_model.h"
 
-#include <algorithm>
-
 #include <fmt/format.h>
+
+#include <algorithm>
 
 #include "engine/base/hetu.h"
 #include "engine/demo/democity_names.h"
@@ -173,7 +173,8 @@ void DemoCityModel::AddOtherAdults(int count, int elderly) {
     const int age = old ? 65 + std::min(rng_.Range(0, 33), rng_.Range(0, 33)) : rng_.Range(18, 64);
     const bool female = rng_.Chance(old ? 5800 : 5000);
     const uint8_t name = static_cast<uint8_t>(rng_.Below(24));
-    households_[static_cast<size_t>(h)].adults[0] = AddPerson(BirthIn(year_ - age - 1), female, h, name);
+    households_[static_cast<size_t>(h)].adults[0] =
+        AddPerson(BirthIn(year_ - age - 1), female, h, name);
     if (size == 2) {
       const int age2 = std::max(18, age + rng_.Range(-5, 5));
       households_[static_cast<size_t>(h)].adults[1] =
@@ -199,7 +200,8 @@ Status DemoCityModel::Build() {
   AddOtherAdults(rest, std::min(rest, n * 22 / 100));
 
   for (const Household& h : households_) {
-    const int members = (h.adults[0] >= 0) + (h.adults[1] >= 0) + static_cast<int>(h.children.size());
+    const int members =
+        (h.adults[0] >= 0) + (h.adults[1] >= 0) + static_cast<int>(h.children.size());
     if (h.place == 1) stats_.other_municipality += members;
     if (h.address_protected) stats_.address_protected += members;
     if (!h.children.empty()) ++stats_.families;
@@ -208,7 +210,8 @@ Status DemoCityModel::Build() {
     if (AgeAt(p.birth, o_.today) < 18) ++stats_.children;
     if (p.birth.year() == year_ - 6) {
       ++stats_.preprimary_cohort;
-      if (households_[static_cast<size_t>(p.household)].place == 0) ++stats_.preprimary_cohort_in_city;
+      if (households_[static_cast<size_t>(p.household)].place == 0)
+        ++stats_.preprimary_cohort_in_city;
       if (p.preschool) ++stats_.preprimary_placed;
     }
   }

@@ -9,13 +9,12 @@
 
 #include <bitset>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "engine/demo/democity.h"
 
@@ -31,7 +30,9 @@ class Rng {
   uint64_t Below(uint64_t n) {
     return static_cast<uint64_t>((static_cast<unsigned __int128>(g_()) * n) >> 64);
   }
-  int Range(int lo, int hi) { return lo + static_cast<int>(Below(static_cast<uint64_t>(hi - lo + 1))); }
+  int Range(int lo, int hi) {
+    return lo + static_cast<int>(Below(static_cast<uint64_t>(hi - lo + 1)));
+  }
   bool Chance(int per_10000) { return Below(10000) < static_cast<uint64_t>(per_10000); }
 
  private:
@@ -59,7 +60,7 @@ struct Person {
 };
 
 struct Household {
-  int place = 0;  // 0 = the city, 1 = the neighbouring municipality
+  int place = 0;         // 0 = the city, 1 = the neighbouring municipality
   uint8_t language = 0;  // 0 fi, 1 sv, 2 en
   bool address_protected = false;
   int street = 0, number = 1, apartment = 0;  // apartment 0 = a house

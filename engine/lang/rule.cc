@@ -200,65 +200,113 @@ void LoadMessages(const std::string& path, RuleSpec& rule, Diagnostics& diags) {
   }
 }
 
+// Typed reads that tolerate a document which failed schema validation, so that one run reports
+// the schema problems and the expression, declaration and template problems together.
+const nlohmann::json* At(const nlohmann::json& j, const std::string& pointer) {
+  try {
+    return &j.at(nlohmann::json::json_pointer(pointer));
+  } catch (...) {
+    return nullptr;
+  }
+}
+std::string Str(const nlohmann::json& j, const std::string& pointer) {
+  const auto* v = At(j, pointer);
+  return v && v->is_string() ? v->get<std::string>() : "";
+}
+int Int(const nlohmann::json& j, const std::string& pointer) {
+  const auto* v = At(j, pointer);
+  return v && v->is_number_integer() ? v->get<int>() : 0;
+}
+bool IsStr(const nlohmann::json& j, const std::string& pointer) {
+  const auto* v = At(j, pointer);
+  return v && v->is_string();
+}
+
 void LoadRule(const std::string& path, const std::map<std::string, ParamSpec>& params, RuleSpec& rule,
               Diagnostics& diags) {
   rule.file = path;
   auto doc = LoadYamlFile(path, diags);
   if (!doc.ok()) return;
-  if (!Schema("rule").Validate(*doc, diags)) return;
   const auto& j = doc->json();
-  CheckEnv env = EnvFor(params);
-  rule.service = j["service"];
-  rule.version = j["version"];
-  rule.owner = j["owner"];
-  rule.mode = j["mode"];
-  for (const auto& [lang, t] : j["title"].items()) rule.title[lang] = t.get<std::string>();
-  for (const auto& f : j["data_held"]["facts"]) {
-    std::string path_s = f.get<std::string>();
-    std::string field = path_s.substr(std::string("subject.").size());
-    if (!FindField(TypeKind::kPerson, field)) {
-      size_t idx = rule.data_held.size();
-      diags.Error(doc->At(fmt::format("/data_held/facts/{}", idx)), "unknown fact '" + path_s + "'",
-                  "facts of a person: birth_date, death_date, municipality, language, address_protected, alive, guardians, children, placements");
-    }
-    rule.data_held.push_back(path_s);
+  if (!j.is_object()) {
+    diags.Error(doc->At(""), "a rule file must be a mapping of keys (service, title, ...)");
+    return;
   }
-  rule.permission_basis = j["permission"]["basis"];
-  rule.permission_purpose = j["permission"].value("purpose", "");
-  rule.permission_reference = j["permission"]["reference"];
-  rule.obligation_statute = j["obligation"]["statute"];
-  rule.resident_minutes_saved = j["benefit"].value("resident_minutes_saved", 0);
-  rule.city_eur_saved = j["benefit"].value("city_eur_saved", 0);
+  (void)Schema("rule").Validate(*doc, diags);  // keep going: report everything in one run
+  CheckEnv env = EnvFor(params);
+  rule.service = Str(j, "/service");
+  rule.version = Int(j, "/version");
+  rule.owner = Str(j, "/owner");
+  rule.mode = Str(j, "/mode");
+  if (const auto* t = At(j, "/title"); t && t->is_object()) {
+    for (const auto& [lang, v] : t->items()) {
+      if (v.is_string()) rule.title[lang] = v.get<std::string>();
+    }
+  }
+  if (const auto* facts = At(j, "/data_held/facts"); facts && facts->is_array()) {
+    for (size_t idx = 0; idx < facts->size(); ++idx) {
+      if (!(*facts)[idx].is_string()) continue;
+      std::string path_s = (*facts)[idx].get<std::string>();
+      std::string field = path_s.rfind("subject.", 0) == 0 ? path_s.substr(8) : "";
+      if (!FindField(TypeKind::kPerson, field)) {
+        diags.Error(doc->At(fmt::format("/data_held/facts/{}", idx)), "unknown fact '" + path_s + "'",
+                    "facts of a person: birth_date, death_date, municipality, language, address_protected, alive, guardians, children, placements");
+        continue;
+      }
+      rule.data_held.push_back(path_s);
+    }
+  }
+  rule.permission_basis = Str(j, "/permission/basis");
+  rule.permission_purpose = Str(j, "/permission/purpose");
+  rule.permission_reference = Str(j, "/permission/reference");
+  rule.obligation_statute = Str(j, "/obligation/statute");
+  rule.resident_minutes_saved = Int(j, "/benefit/resident_minutes_saved");
+  rule.city_eur_saved = Int(j, "/benefit/city_eur_saved");
   if (rule.permission_basis == "consent") {
     diags.Error(doc->At("/permission/basis"), "consent-based permission is not supported yet",
                 "consents arrive with the consent connector; use public-task with its legal reference");
   }
 
-  rule.applies_to = CompileExpr(*doc, "/eligibility/applies_to", env, Type::Of(TypeKind::kBool), diags);
-  rule.eligibility = CompileClauses(*doc, "/eligibility/when", env, diags);
-
-  std::set<std::string> read = rule.applies_to.check.subject_paths;
-  for (const auto& c : rule.eligibility) read.insert(c.check.subject_paths.begin(), c.check.subject_paths.end());
-
-  if (j.contains("offer")) {
-    rule.has_offer = true;
-    const auto& o = j["offer"];
-    rule.offer_to = CompileExpr(*doc, "/offer/to", env, Type::ListOf(TypeKind::kPerson), diags);
-    rule.period = CompileExpr(*doc, "/offer/period", env, std::nullopt, diags);
-    if (rule.period.expr && rule.period.expr->type.kind != TypeKind::kError &&
-        rule.period.expr->type.kind != TypeKind::kInt && rule.period.expr->type.kind != TypeKind::kString) {
-      diags.Error(rule.period.location, "offer period must be an int or a string, not " + TypeName(rule.period.expr->type),
-                  "e.g. year(today)");
-    }
-    read.insert(rule.offer_to.check.subject_paths.begin(), rule.offer_to.check.subject_paths.end());
-    for (const auto& c : o["channels"]) rule.channels.push_back(c.get<std::string>());
-    fs::path messages = fs::path(path).parent_path() / o["messages"].get<std::string>();
-    LoadMessages(messages.string(), rule, diags);
+  std::set<std::string> read;
+  if (IsStr(j, "/eligibility/applies_to")) {
+    rule.applies_to = CompileExpr(*doc, "/eligibility/applies_to", env, Type::Of(TypeKind::kBool), diags);
+    read = rule.applies_to.check.subject_paths;
   }
-  for (const auto& p : read) {
-    if (std::find(rule.data_held.begin(), rule.data_held.end(), p) == rule.data_held.end()) {
-      diags.Error(doc->At("/data_held/facts"), "the rule reads " + p + " but does not declare it in data_held",
-                  "add " + p + " to data_held.facts: a decision must say which facts it depends on");
+  if (IsStr(j, "/eligibility/when")) {
+    rule.eligibility = CompileClauses(*doc, "/eligibility/when", env, diags);
+    for (const auto& c : rule.eligibility) read.insert(c.check.subject_paths.begin(), c.check.subject_paths.end());
+  }
+
+  if (const auto* o = At(j, "/offer"); o && o->is_object()) {
+    rule.has_offer = true;
+    if (IsStr(j, "/offer/to")) {
+      rule.offer_to = CompileExpr(*doc, "/offer/to", env, Type::ListOf(TypeKind::kPerson), diags);
+      read.insert(rule.offer_to.check.subject_paths.begin(), rule.offer_to.check.subject_paths.end());
+    }
+    if (IsStr(j, "/offer/period")) {
+      rule.period = CompileExpr(*doc, "/offer/period", env, std::nullopt, diags);
+      if (rule.period.expr && rule.period.expr->type.kind != TypeKind::kError &&
+          rule.period.expr->type.kind != TypeKind::kInt && rule.period.expr->type.kind != TypeKind::kString) {
+        diags.Error(rule.period.location, "offer period must be an int or a string, not " + TypeName(rule.period.expr->type),
+                    "e.g. year(today)");
+      }
+    }
+    if (const auto* ch = At(j, "/offer/channels"); ch && ch->is_array()) {
+      for (const auto& c : *ch) {
+        if (c.is_string()) rule.channels.push_back(c.get<std::string>());
+      }
+    }
+    if (IsStr(j, "/offer/messages")) {
+      fs::path messages = fs::path(path).parent_path() / Str(j, "/offer/messages");
+      LoadMessages(messages.string(), rule, diags);
+    }
+  }
+  if (At(j, "/data_held/facts")) {
+    for (const auto& p : read) {
+      if (std::find(rule.data_held.begin(), rule.data_held.end(), p) == rule.data_held.end()) {
+        diags.Error(doc->At("/data_held/facts"), "the rule reads " + p + " but does not declare it in data_held",
+                    "add " + p + " to data_held.facts: a decision must say which facts it depends on");
+      }
     }
   }
 }

@@ -1,6 +1,7 @@
 #include "engine/store/migrations.h"
 
 #include <array>
+#include <filesystem>
 
 #include <fmt/format.h>
 
@@ -174,6 +175,11 @@ Status Migrate(Db& db) {
 }
 
 Result<std::unique_ptr<Db>> OpenStore(const DbOptions& options) {
+  if (options.path != ":memory:" && !options.read_only) {
+    std::error_code ec;
+    auto parent = std::filesystem::path(options.path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ec);
+  }
   auto db = Db::Open(options);
   if (!db.ok()) return db.status();
   ENNAKKO_RETURN_IF_ERROR(Migrate(**db));

@@ -1,8 +1,8 @@
 #include "engine/store/population.h"
 
-#include <array>
-
 #include <fmt/format.h>
+
+#include <array>
 
 namespace ennakko {
 
@@ -93,7 +93,8 @@ struct PopulationStore::Statements {
   Stmt get_custody, put_custody, delete_custody, guardians_of, wards_of;
   Stmt get_placement, put_placement, delete_placement, placements_of;
   Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
-  std::array<std::optional<Stmt>, kMaxFactsPerWrite> put_facts = {};  // by row count, prepared lazily
+  std::array<std::optional<Stmt>, kMaxFactsPerWrite> put_facts =
+      {};  // by row count, prepared lazily
 };
 
 PopulationStore::PopulationStore(Db& db, std::unique_ptr<Statements> s)
@@ -119,7 +120,8 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
       prep("INSERT INTO residents (hetu, birth_date, death_date, first_names, last_name, "
            "municipality, municipality_since, language, street_address, postal_code, post_office, "
            "address_protected, phone, email, updated_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"),
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+           "ON CONFLICT (hetu) DO NOTHING"),
       prep("UPDATE residents SET death_date = ?2, first_names = ?3, last_name = ?4, "
            "municipality = ?5, municipality_since = ?6, language = ?7, street_address = ?8, "
            "postal_code = ?9, post_office = ?10, address_protected = ?11, phone = ?12, "
@@ -129,7 +131,8 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
            "source = excluded.source, change_id = excluded.change_id, "
            "fetched_at = excluded.fetched_at"),
       prep("DELETE FROM facts WHERE resident_id = ?1 AND name = ?2"),
-      prep("SELECT kind, start_date, end_date FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
+      prep(
+          "SELECT kind, start_date, end_date FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
       prep("INSERT OR REPLACE INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
            "VALUES (?1, ?2, ?3, ?4, ?5)"),
       prep("DELETE FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
@@ -221,22 +224,27 @@ Status PopulationStore::WriteFacts(const Resident& a, const Resident& b, const P
     }
     return PutFact(b.id, name, false, p);
   };
-  ENNAKKO_RETURN_IF_ERROR(diff(a.death_date != b.death_date, "death_date", b.death_date.has_value()));
+  ENNAKKO_RETURN_IF_ERROR(
+      diff(a.death_date != b.death_date, "death_date", b.death_date.has_value()));
   ENNAKKO_RETURN_IF_ERROR(diff(a.name != b.name, "name", b.name.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.residence != b.residence, "municipality", b.residence.has_value()));
+  ENNAKKO_RETURN_IF_ERROR(
+      diff(a.residence != b.residence, "municipality", b.residence.has_value()));
   ENNAKKO_RETURN_IF_ERROR(diff(a.address != b.address, "address", b.address.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.address_protected != b.address_protected, "address_protected",
-                               b.address_protected));
+  ENNAKKO_RETURN_IF_ERROR(
+      diff(a.address_protected != b.address_protected, "address_protected", b.address_protected));
   ENNAKKO_RETURN_IF_ERROR(diff(a.language != b.language, "language", b.language.has_value()));
   ENNAKKO_RETURN_IF_ERROR(diff(a.phone != b.phone, "phone", b.phone.has_value()));
   ENNAKKO_RETURN_IF_ERROR(diff(a.email != b.email, "email", b.email.has_value()));
   if (n == 0) return Status::Ok();
   std::optional<Stmt>& stmt = s_->put_facts[n - 1];
   if (!stmt) {
-    std::string sql = "INSERT INTO facts (resident_id, name, source, change_id, fetched_at) VALUES ";
-    for (size_t i = 0; i < n; ++i) sql += fmt::format("{}(?1, ?{}, ?2, ?3, ?4)", i ? ", " : "", i + 5);
-    sql += " ON CONFLICT (resident_id, name) DO UPDATE SET source = excluded.source, "
-           "change_id = excluded.change_id, fetched_at = excluded.fetched_at";
+    std::string sql =
+        "INSERT INTO facts (resident_id, name, source, change_id, fetched_at) VALUES ";
+    for (size_t i = 0; i < n; ++i)
+      sql += fmt::format("{}(?1, ?{}, ?2, ?3, ?4)", i ? ", " : "", i + 5);
+    sql +=
+        " ON CONFLICT (resident_id, name) DO UPDATE SET source = excluded.source, "
+        "change_id = excluded.change_id, fetched_at = excluded.fetched_at";
     auto prepared = db_.Prepare(sql);
     if (!prepared.ok()) return prepared.status();
     stmt = std::move(prepared).value();
@@ -269,14 +277,8 @@ Result<bool> PopulationStore::UpdateResident(int64_t id, const ResidentUpdate& u
 
 Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const ResidentUpdate& u,
                                                       const Provenance& p) {
-  s_->by_hetu.Bind(1, hetu.code);
-  auto found = LoadResident(s_->by_hetu);
-  if (!found.ok()) return found.status();
-  if (*found) {
-    auto changed = UpdateRow(**found, u, p);
-    if (!changed.ok()) return changed.status();
-    return UpsertOutcome{(*found)->id, false, *changed};
-  }
+  // Insert first: in a snapshot nearly everyone is new, and a failed insert costs no more than
+  // the lookup it replaces.
   Resident blank;
   blank.hetu = hetu.code;
   blank.birth_date = hetu.birth_date;
@@ -286,9 +288,18 @@ Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const Re
   BindResidentColumns(s, 3, r);
   s.Bind(15, p.fetched_at);
   ENNAKKO_RETURN_IF_ERROR(s.Run());
-  r.id = blank.id = db_.LastInsertRowId();
-  ENNAKKO_RETURN_IF_ERROR(WriteFacts(blank, r, p, /*created=*/true));
-  return UpsertOutcome{r.id, true, true};
+  if (db_.Changes() == 1) {
+    r.id = blank.id = db_.LastInsertRowId();
+    ENNAKKO_RETURN_IF_ERROR(WriteFacts(blank, r, p, /*created=*/true));
+    return UpsertOutcome{r.id, true, true};
+  }
+  s_->by_hetu.Bind(1, hetu.code);
+  auto found = LoadResident(s_->by_hetu);
+  if (!found.ok()) return found.status();
+  if (!*found) return Status::Internal("resident vanished between insert and lookup");
+  auto changed = UpdateRow(**found, u, p);
+  if (!changed.ok()) return changed.status();
+  return UpsertOutcome{(*found)->id, false, *changed};
 }
 
 // --- custody -------------------------------------------------------------------------------------

@@ -54,7 +54,7 @@ struct PersonName {
 };
 
 struct Residence {
-  std::string municipality;  // kuntakoodi, three digits
+  std::string municipality;   // kuntakoodi, three digits
   std::optional<Date> since;  // kuntaanMuuttopv
   friend bool operator==(const Residence&, const Residence&) = default;
 };
@@ -91,10 +91,10 @@ struct ResidentUpdate {
   FactEdit<PersonName> name;
   FactEdit<Date> death_date;
   FactEdit<Residence> residence;
-  FactEdit<PostalAddress> address;  // dropped while the resident is address-protected
+  FactEdit<PostalAddress> address;        // dropped while the resident is address-protected
   std::optional<bool> address_protected;  // nullopt: leave; applied before `address`
-  FactEdit<std::string> language;  // ISO 639-1
-  FactEdit<std::string> phone;     // E.164
+  FactEdit<std::string> language;         // ISO 639-1
+  FactEdit<std::string> phone;            // E.164
   FactEdit<std::string> email;
 };
 

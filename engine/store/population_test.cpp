@@ -17,12 +17,14 @@ struct Fixture {
   }
   // (source, change_id) of a facts row, or "" when there is none.
   std::string FactOf(int64_t id, const char* name) {
-    auto q = db->Prepare("SELECT source || ' ' || change_id FROM facts WHERE resident_id=? AND name=?");
+    auto q =
+        db->Prepare("SELECT source || ' ' || change_id FROM facts WHERE resident_id=? AND name=?");
     q->Bind(1, id).Bind(2, name);
     return q->Step().value() ? q->Text(0) : "";
   }
   std::string Column(int64_t id, const char* column) {
-    auto q = db->Prepare(std::string("SELECT ifnull(") + column + ", 'NULL') FROM residents WHERE id=?");
+    auto q =
+        db->Prepare(std::string("SELECT ifnull(") + column + ", 'NULL') FROM residents WHERE id=?");
     q->Bind(1, id);
     REQUIRE(q->Step().value());
     return q->Text(0);
