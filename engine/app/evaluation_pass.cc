@@ -108,7 +108,7 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
     std::pair<std::string, std::string> out;
     auto row = person->Step();
     if (row.ok() && *row) out = {person->Text(0), person->Text(1)};
-    (void)person->Reset();
+    person->Reset();
     return out;
   };
 
@@ -131,7 +131,7 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
              existing->Text(5) == TriName(d.conditions[kEligibility]) &&
              existing->Text(6) == TriName(d.conditions[kBenefit]) && existing->Text(7) == reasons_text;
     }
-    (void)existing->Reset();
+    existing->Reset();
     if (same) continue;
 
     upsert->Bind(1, spec.service).Bind(2, subject_id).Bind(3, d.period).Bind(4, VerdictName(d.verdict));
@@ -140,7 +140,7 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
     auto up = upsert->Step();
     if (!up.ok()) return up.status();
     int64_t decision_id = upsert->Int(0);
-    (void)upsert->Reset();
+    upsert->Reset();
     ++stats.decisions_changed;
 
     auto [subject_code, subject_lang] = lookup(subject_id);
@@ -166,7 +166,7 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
           ENNAKKO_RETURN_IF_ERROR(audit.Append("offer.cancelled", {{"offer", cancel->Int(0)}, {"service", spec.service},
                                                                    {"subject", subject_p}, {"reason", "decision no longer eligible"}}));
         }
-        (void)cancel->Reset();
+        cancel->Reset();
       }
       continue;
     }

@@ -77,13 +77,14 @@ Status ForEachRow(Stmt& q, F&& row) {
   for (;;) {
     auto more = q.Step();
     if (!more.ok()) {
-      (void)q.Reset();
+      q.Reset();
       return more.status();
     }
     if (!*more) break;
     row(q);
   }
-  return q.Reset();
+  q.Reset();
+  return Status::Ok();
 }
 
 }  // namespace

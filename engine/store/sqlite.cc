@@ -67,10 +67,9 @@ Status Stmt::Run() {
   return Status::Ok();
 }
 
-Status Stmt::Reset() {
+void Stmt::Reset() {
   sqlite3_reset(s_);
   sqlite3_clear_bindings(s_);
-  return Status::Ok();
 }
 
 bool Stmt::IsNull(int col) const { return sqlite3_column_type(s_, col) == SQLITE_NULL; }

@@ -50,7 +50,7 @@ class Stmt {
   Result<bool> Step();
   // Run to completion, ignoring rows (INSERT/UPDATE/DELETE).
   Status Run();
-  Status Reset();  // reset and clear bindings, ready to bind again
+  void Reset();  // reset and clear bindings, ready to bind again
 
   bool IsNull(int col) const;
   int64_t Int(int col) const;
