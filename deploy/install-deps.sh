@@ -8,7 +8,7 @@ PACKAGES=(
   cmake ninja-build g++ ccache pkg-config
   # libraries (see docs/architecture.md, "Dependencies")
   libboost1.81-dev libboost-url1.81-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev
-  libspdlog-dev libfmt-dev libcli11-dev libvalijson-dev libssl-dev libcurl4-openssl-dev catch2
+  libspdlog-dev libfmt-dev libcli11-dev libvalijson-dev libssl-dev catch2
   # real gateways used by the end-to-end tests and the SMS demo
   kannel kannel-extras python3 python3-aiosmtpd sqlite3 curl
 )

@@ -15,8 +15,5 @@ mkdir -p var/secrets
 chmod 700 var/secrets
 [ -s var/secrets/pseudonym.key ] || (umask 077 && openssl rand -hex 32 > var/secrets/pseudonym.key)
 [ -s var/secrets/api-token ] || (umask 077 && openssl rand -hex 24 > var/secrets/api-token)
-ENNAKKO_PSEUDONYM_KEY="$(cat var/secrets/pseudonym.key)"
-ENNAKKO_API_TOKEN="$(cat var/secrets/api-token)"
-export ENNAKKO_PSEUDONYM_KEY ENNAKKO_API_TOKEN
 
 exec ./build/engine/app/ennakko serve --config deploy/ennakko.yaml "$@"

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 using namespace ennakko;
@@ -31,14 +33,23 @@ http: {port: 0, token: inline-token}
 }  // namespace
 
 TEST_CASE("the shipped demo configuration is valid", "[config]") {
+  // Beside a copy of the shipped config, the secrets deploy/run-demo.sh would create.
+  fs::path root = fs::temp_directory_path() / ("ennakko-config-shipped-" + std::to_string(::getpid()));
+  fs::create_directories(root / "deploy");
+  fs::create_directories(root / "var/secrets");
+  fs::copy_file(ENNAKKO_SOURCE_ROOT "/deploy/ennakko.yaml", root / "deploy/ennakko.yaml",
+                fs::copy_options::overwrite_existing);
+  std::ofstream(root / "var/secrets/pseudonym.key") << "0123456789abcdef0123456789abcdef\n";
+  std::ofstream(root / "var/secrets/api-token") << "test-token\n";
   Diagnostics diags;
-  ::setenv("ENNAKKO_PSEUDONYM_KEY", "0123456789abcdef0123456789abcdef", 1);
-  ::setenv("ENNAKKO_API_TOKEN", "test-token", 1);
-  auto c = LoadConfig(ENNAKKO_SOURCE_ROOT "/deploy/ennakko.yaml", diags);
+  auto c = LoadConfig((root / "deploy/ennakko.yaml").string(), diags);
   INFO(diags.ToString());
   REQUIRE(c.ok());
   CHECK(c->file_channel_directory.has_value());
   CHECK(c->demo);
+  CHECK(c->pseudonym_key == "0123456789abcdef0123456789abcdef");
+  CHECK(c->http_token == "test-token");
+  CHECK(c->store_path == (root / "var/ennakko.db").string());
 }
 
 TEST_CASE("paths resolve against the config's directory and secrets come from files and env", "[config]") {
