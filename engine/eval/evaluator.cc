@@ -337,13 +337,11 @@ bool Evaluator::AppliesTo(size_t rule, PersonIndex subject) {
   return v.kind == VK::kBool && v.i;
 }
 
-bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
+bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecision* out) {
   if (!AppliesTo(rule, subject)) return false;
   const CompiledRule& r = rules_.rules()[rule];
   const RuleSpec& spec = *r.spec;
-  Decision d;
-  d.rule = rule;
-  d.subject = subject;
+  CompactDecision d;
 
   // 1. Data held: every declared fact present (a required list such as guardians non-empty).
   d.conditions[kDataHeld] = Tri::kYes;
@@ -358,28 +356,30 @@ bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
     }
     if (!held) {
       d.conditions[kDataHeld] = Tri::kNo;
-      d.reasons.push_back("data_held: " + r.data_held_names[k] + " is not held");
+      d.missing_facts |= 1u << k;
     }
   }
   // 2. Permission and 3. obligation: the rule's legal basis and statute, checked when loaded.
   d.conditions[kPermission] = spec.permission_basis == "public-task" ? Tri::kYes : Tri::kUndetermined;
   d.conditions[kObligation] = spec.obligation_statute.empty() ? Tri::kNo : Tri::kYes;
-  // 4. Eligibility: every clause; the first false or unknown one is the reason.
+  // 4. Eligibility: every clause; the first false one decides, an unknown one is remembered.
   d.conditions[kEligibility] = Tri::kYes;
-  for (const auto& clause : r.clauses) {
-    Value v = Run(clause);
+  for (size_t c = 0; c < r.clauses.size(); ++c) {
+    Value v = Run(r.clauses[c]);
     if (v.kind == VK::kUnknown) {
-      if (d.conditions[kEligibility] == Tri::kYes) d.conditions[kEligibility] = Tri::kUndetermined;
-      d.reasons.push_back("eligibility: `" + clause.text + "` is undetermined: " + clause.paths[v.aux] + " is not held");
+      if (d.unknown_clause < 0) {
+        d.unknown_clause = static_cast<int16_t>(c);
+        d.missing_path = v.aux;
+        d.conditions[kEligibility] = Tri::kUndetermined;
+      }
     } else if (!(v.kind == VK::kBool && v.i)) {
       d.conditions[kEligibility] = Tri::kNo;
-      d.reasons.push_back("eligibility: `" + clause.text + "` is false");
+      d.failed_clause = static_cast<int16_t>(c);
       break;
     }
   }
   // 5. Benefit: a declared gain for the resident or the city.
   d.conditions[kBenefit] = (spec.resident_minutes_saved > 0 || spec.city_eur_saved > 0) ? Tri::kYes : Tri::kNo;
-  if (d.conditions[kBenefit] == Tri::kNo) d.reasons.push_back("benefit: no gain declared, nothing is offered");
 
   if (d.conditions[kPermission] != Tri::kYes || d.conditions[kObligation] != Tri::kYes) {
     d.verdict = Verdict::kExcluded;
@@ -390,6 +390,31 @@ bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
   } else {
     d.verdict = Verdict::kEligible;
   }
+  *out = d;
+  return true;
+}
+
+bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
+  CompactDecision c;
+  if (!EvaluateCompact(rule, subject, &c)) return false;
+  const CompiledRule& r = rules_.rules()[rule];
+  const RuleSpec& spec = *r.spec;
+  Decision d;
+  d.rule = rule;
+  d.subject = subject;
+  d.verdict = c.verdict;
+  d.conditions = c.conditions;
+  for (size_t k = 0; k < r.data_held.size(); ++k) {
+    if (c.missing_facts & (1u << k)) d.reasons.push_back("data_held: " + r.data_held_names[k] + " is not held");
+  }
+  if (c.unknown_clause >= 0 && (c.failed_clause < 0 || c.unknown_clause < c.failed_clause)) {
+    const CompiledExpr& clause = r.clauses[static_cast<size_t>(c.unknown_clause)];
+    d.reasons.push_back("eligibility: `" + clause.text + "` is undetermined: " + clause.paths[c.missing_path] + " is not held");
+  }
+  if (c.failed_clause >= 0) {
+    d.reasons.push_back("eligibility: `" + r.clauses[static_cast<size_t>(c.failed_clause)].text + "` is false");
+  }
+  if (d.conditions[kBenefit] == Tri::kNo) d.reasons.push_back("benefit: no gain declared, nothing is offered");
 
   if (spec.has_offer) {
     Value period = Run(r.period);

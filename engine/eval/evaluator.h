@@ -36,6 +36,17 @@ struct Decision {
   std::string period;
 };
 
+// The verdicts of one decision without any text: what a sweep over the whole population needs.
+// Reasons are derived from it on demand (Evaluate), so the hot loop never allocates.
+struct CompactDecision {
+  Verdict verdict = Verdict::kUndetermined;
+  std::array<Tri, kConditionCount> conditions{};
+  int16_t failed_clause = -1;   // the first false eligibility clause
+  int16_t unknown_clause = -1;  // the first undetermined clause
+  uint32_t missing_path = 0;    // in that clause's paths: what is not held
+  uint32_t missing_facts = 0;   // bit i: data_held fact i is not held
+};
+
 class Evaluator {
  public:
   Evaluator(const RuleSet& rules, const Population& population, Date today);
@@ -43,6 +54,10 @@ class Evaluator {
   // Evaluates rule `rule` for `subject`. Returns false (and leaves `out` untouched) when the subject
   // is outside the rule's applies_to; true with the decision otherwise.
   bool Evaluate(size_t rule, PersonIndex subject, Decision* out);
+
+  // The allocation-free fast path: false when the subject is outside applies_to. Offer recipients
+  // and the period are not computed here (see Evaluate).
+  bool EvaluateCompact(size_t rule, PersonIndex subject, CompactDecision* out);
 
   // Only applies_to: the cheap pre-filter of a sweep.
   bool AppliesTo(size_t rule, PersonIndex subject);

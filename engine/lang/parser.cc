@@ -144,12 +144,16 @@ class Parser {
     ~DepthGuard() { --p.depth_; }
   };
 
+  // Refuses nesting beyond the limit, so hostile input cannot exhaust the stack.
+  bool TooDeep(size_t offset) {
+    if (depth_ <= limits_.max_depth) return false;
+    Fail(offset, "expression nested deeper than the limit of " + std::to_string(limits_.max_depth));
+    return true;
+  }
+
   Ptr Expression() {
     DepthGuard g(*this);
-    if (depth_ > limits_.max_depth) {
-      Fail(tok_.offset, "expression nested deeper than the limit of " + std::to_string(limits_.max_depth));
-      return nullptr;
-    }
+    if (TooDeep(tok_.offset)) return nullptr;
     auto cond = Binary(0);
     if (failed_ || !IsOp("?")) return cond;
     size_t off = tok_.offset;
@@ -186,10 +190,7 @@ class Parser {
       Token op = tok_;
       Advance();
       DepthGuard g(*this);
-      if (depth_ > limits_.max_depth) {
-        Fail(op.offset, "expression nested deeper than the limit of " + std::to_string(limits_.max_depth));
-        return nullptr;
-      }
+      if (TooDeep(op.offset)) return nullptr;
       auto rhs = Binary(prec + 1);
       if (failed_) return nullptr;
       auto n = Node(ExprKind::kBinary, op.offset, op.text);
@@ -205,10 +206,7 @@ class Parser {
       Token op = tok_;
       Advance();
       DepthGuard g(*this);
-      if (depth_ > limits_.max_depth) {
-        Fail(op.offset, "expression nested deeper than the limit of " + std::to_string(limits_.max_depth));
-        return nullptr;
-      }
+      if (TooDeep(op.offset)) return nullptr;
       auto operand = Unary();
       if (failed_) return nullptr;
       auto n = Node(ExprKind::kUnary, op.offset, op.text);

@@ -222,10 +222,9 @@ bool IsStr(const nlohmann::json& j, const std::string& pointer) {
   return v && v->is_string();
 }
 
-void LoadRule(const std::string& path, const std::map<std::string, ParamSpec>& params, RuleSpec& rule,
-              Diagnostics& diags) {
+void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
+                      const std::map<std::string, ParamSpec>& params, RuleSpec& rule, Diagnostics& diags) {
   rule.file = path;
-  auto doc = LoadYamlFile(path, diags);
   if (!doc.ok()) return;
   const auto& j = doc->json();
   if (!j.is_object()) {
@@ -311,6 +310,11 @@ void LoadRule(const std::string& path, const std::map<std::string, ParamSpec>& p
   }
 }
 
+void LoadRule(const std::string& path, const std::map<std::string, ParamSpec>& params, RuleSpec& rule,
+              Diagnostics& diags) {
+  LoadRuleDocument(LoadYamlFile(path, diags), path, params, rule, diags);
+}
+
 std::string ReadFile(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
   std::stringstream ss;
@@ -389,6 +393,12 @@ Status CheckRulePaths(const std::vector<std::string>& paths, Diagnostics& diags)
       diags.Error({p, 0, 0}, "no such file or directory");
     }
   }
+  return diags.has_errors() ? Status::Invalid("rule errors") : Status::Ok();
+}
+
+Status CheckRuleText(const std::string& text, const std::string& file, Diagnostics& diags) {
+  RuleSpec rule;
+  LoadRuleDocument(ParseYaml(text, file, diags), file, {}, rule, diags);
   return diags.has_errors() ? Status::Invalid("rule errors") : Status::Ok();
 }
 

@@ -96,4 +96,8 @@ Result<std::shared_ptr<const RuleSources>> LoadRuleSources(const std::string& di
 // each file's rules directory are loaded as context.
 Status CheckRulePaths(const std::vector<std::string>& paths, Diagnostics& diags);
 
+// Checks one rule given as text, without parameters (for fuzzing and editor integrations): a
+// messages file it names is looked up relative to `file`.
+Status CheckRuleText(const std::string& text, const std::string& file, Diagnostics& diags);
+
 }  // namespace ennakko
