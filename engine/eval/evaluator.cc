@@ -28,212 +28,390 @@ const char* ConditionName(Condition c) {
   return kNames[c];
 }
 
-// A value during evaluation: a kind tag and one 64-bit payload (bool, int, string id, date days,
-// person index, placement index, or for lists the owner person and the relation).
-enum class VK : uint8_t { kUnknown, kNull, kBool, kInt, kString, kDate, kPerson, kPlacement, kList };
-enum class ListOf : uint8_t { kGuardians, kChildren, kPlacements, kConst };
-
-struct Evaluator::Value {
-  VK kind = VK::kNull;
-  ListOf list = ListOf::kConst;
-  uint32_t aux = 0;  // unknown: path index; const list: count; placement: owner person
-  int64_t i = 0;
-
-  static Value Unknown(uint32_t path) { return {VK::kUnknown, ListOf::kConst, path, 0}; }
-  static Value Bool(bool b) { return {VK::kBool, ListOf::kConst, 0, b}; }
-  static Value Int(int64_t v) { return {VK::kInt, ListOf::kConst, 0, v}; }
-  static Value Null() { return {}; }
-};
-
 namespace {
-// Placement indexes are global into the population's placements; recover the element.
+
+int64_t RoundDiv(__int128 num, __int128 den) {
+  // Division rounding half away from zero.
+  bool neg = (num < 0) != (den < 0);
+  if (num < 0) num = -num;
+  if (den < 0) den = -den;
+  __int128 q = (num + den / 2) / den;
+  return static_cast<int64_t>(neg ? -q : q);
+}
+
+int64_t Pow10(int64_t n) {
+  int64_t r = 1;
+  while (n-- > 0) r *= 10;
+  return r;
+}
+
+Date AddMonths(Date d, int64_t months) {
+  int64_t total = static_cast<int64_t>(d.year()) * 12 + (d.month() - 1) + months;
+  int y = static_cast<int>(total / 12);
+  unsigned m = static_cast<unsigned>(total % 12) + 1;
+  unsigned last = static_cast<unsigned>(std::chrono::year_month_day_last{std::chrono::year{y} / std::chrono::month{m} / std::chrono::last}.day());
+  return Date::FromYmd(y, m, std::min(d.day(), last));
+}
+
+int64_t MonthsBetween(Date a, Date b) {
+  int64_t months = (static_cast<int64_t>(b.year()) - a.year()) * 12 + (static_cast<int64_t>(b.month()) - a.month());
+  if (months > 0 && b.day() < a.day()) --months;
+  if (months < 0 && b.day() > a.day()) ++months;
+  return months;
+}
+
 }  // namespace
 
 Evaluator::Evaluator(const RuleSet& rules, const Population& population, Date today)
     : rules_(rules), pop_(population), today_(today) {
-  for (const auto& lit : rules.literals()) {
-    StringId id = population.strings().Find(lit);
-    // A literal the population never saw must not equal anything: give it an id past the table.
-    literal_ids_.push_back(id == kNoString ? 0xFFFFFFF0u : id);
-  }
+  // Strings of the rules that the population never saw get ids of their own (high bit set), so
+  // they equal nothing stored but their text is still there for starts_with and friends.
+  auto intern = [&](const std::string& text) -> StringId {
+    StringId id = population.strings().Find(text);
+    if (id != kNoString) return id;
+    for (size_t k = 0; k < extra_strings_.size(); ++k) {
+      if (extra_strings_[k] == text) return kExtraString | static_cast<StringId>(k);
+    }
+    extra_strings_.push_back(text);
+    return kExtraString | static_cast<StringId>(extra_strings_.size() - 1);
+  };
+  for (const auto& lit : rules.literals()) literal_ids_.push_back(intern(lit));
+  auto scalar = [&](TypeKind kind, const nlohmann::json& v) -> Value {
+    switch (kind) {
+      case TypeKind::kInt: return {VK::kInt, ListOf::kConst, 0, v.get<int64_t>()};
+      case TypeKind::kDecimal: return {VK::kDecimal, ListOf::kConst, 0, std::llround(v.get<double>() * kDecimalScale)};
+      case TypeKind::kBool: return {VK::kBool, ListOf::kConst, 0, v.get<bool>() ? 1 : 0};
+      case TypeKind::kDate: return {VK::kDate, ListOf::kConst, 0, Date::Parse(v.get<std::string>())->days};
+      default: return {VK::kString, ListOf::kConst, 0, intern(v.get<std::string>())};
+    }
+  };
   for (const auto& name : rules.param_names()) {
     const ParamSpec& p = rules.sources().params.at(name);
     const ParamValue* v = p.InForce(today);
+    params_.push_back({VK::kUnknown});
+    tables_.emplace_back();
     if (!v) {
-      param_kinds_.push_back(static_cast<uint8_t>(VK::kUnknown));
-      param_values_.push_back(0);
       param_sources_.push_back(name + ": no value in force on " + today.ToString());
       continue;
     }
-    param_sources_.push_back(fmt::format("{} = {} (from {}; {})", name, v->value.dump(), v->from.ToString(), v->source));
-    switch (p.type.kind) {
-      case TypeKind::kInt:
-        param_kinds_.push_back(static_cast<uint8_t>(VK::kInt));
-        param_values_.push_back(v->value.get<int64_t>());
-        break;
-      case TypeKind::kBool:
-        param_kinds_.push_back(static_cast<uint8_t>(VK::kBool));
-        param_values_.push_back(v->value.get<bool>());
-        break;
-      case TypeKind::kDate:
-        param_kinds_.push_back(static_cast<uint8_t>(VK::kDate));
-        param_values_.push_back(Date::Parse(v->value.get<std::string>())->days);
-        break;
-      default: {
-        StringId id = population.strings().Find(v->value.get<std::string>());
-        param_kinds_.push_back(static_cast<uint8_t>(VK::kString));
-        param_values_.push_back(id == kNoString ? 0xFFFFFFF1u : id);
+    param_sources_.push_back(fmt::format("{} = {}{} (from {}; {}{})", name, v->value.dump(),
+                                         v->per_extra ? ", per extra " + v->per_extra->dump() : "",
+                                         v->from.ToString(), v->source, v->provisional ? "; PROVISIONAL" : ""));
+    if (p.type.kind == TypeKind::kTable) {
+      Table& t = tables_.back();
+      for (const auto& [key, item] : v->value.items()) {
+        Value x = scalar(p.type.elem, item);
+        t.entries.emplace_back(std::stoll(key), x.i);
+        t.kind = x.kind;
       }
+      std::sort(t.entries.begin(), t.entries.end());
+      if (v->per_extra) t.per_extra = scalar(p.type.elem, *v->per_extra).i;
+      params_.back() = {VK::kNull};  // tables are used through kIndex only
+    } else {
+      params_.back() = scalar(p.type.kind, v->value);
     }
   }
-  int max_slots = 0;
+  int max_slots = 1;
   for (const auto& r : rules.rules()) {
     for (const auto* e : {&r.applies_to, &r.offer_to, &r.period}) max_slots = std::max(max_slots, e->slots);
     for (const auto& c : r.clauses) max_slots = std::max(max_slots, c.slots);
   }
-  slots_.assign(static_cast<size_t>(max_slots), 0);
-  slot_kinds_.assign(static_cast<size_t>(max_slots), 0);
+  for (const auto& d : rules.definitions()) max_slots = std::max(max_slots, d.slots);
+  slots_.assign(static_cast<size_t>(max_slots), Value{});
+  scratch_.reserve(1024);
+}
+
+size_t Evaluator::ListSize(const Value& l) const {
+  PersonIndex owner = static_cast<PersonIndex>(l.i);
+  switch (l.list) {
+    case ListOf::kGuardians: return pop_.guardians(owner).size();
+    case ListOf::kChildren: return pop_.children(owner).size();
+    case ListOf::kSiblings: return pop_.siblings(owner).size();
+    case ListOf::kPlacements: return pop_.placements(owner).size();
+    case ListOf::kIncomes: return pop_.incomes(owner).size();
+    case ListOf::kConst:
+    case ListOf::kScratch: return l.aux;
+  }
+  return 0;
+}
+
+Evaluator::Value Evaluator::ListItem(const CompiledExpr& e, const Value& l, size_t k) {
+  PersonIndex owner = static_cast<PersonIndex>(l.i);
+  switch (l.list) {
+    case ListOf::kGuardians: return {VK::kPerson, ListOf::kConst, 0, pop_.guardians(owner)[k]};
+    case ListOf::kChildren: return {VK::kPerson, ListOf::kConst, 0, pop_.children(owner)[k]};
+    case ListOf::kSiblings: return {VK::kPerson, ListOf::kConst, 0, pop_.siblings(owner)[k]};
+    case ListOf::kPlacements: return {VK::kPlacement, ListOf::kConst, owner, static_cast<int64_t>(k)};
+    case ListOf::kIncomes: return {VK::kIncome, ListOf::kConst, owner, static_cast<int64_t>(k)};
+    case ListOf::kConst: return Eval(e, e.list_items[static_cast<size_t>(l.i) + k]);
+    case ListOf::kScratch: return scratch_[static_cast<size_t>(l.i) + k];
+  }
+  return {};
+}
+
+int Evaluator::Compare(const Value& a, const Value& b) const {
+  if (Numeric(a.kind) && Numeric(b.kind) && a.kind != b.kind) {
+    int64_t x = AsMicros(a), y = AsMicros(b);
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (a.kind == VK::kString) return Text(a.i).compare(Text(b.i));
+  return a.i < b.i ? -1 : a.i > b.i ? 1 : 0;
 }
 
 Evaluator::Value Evaluator::EvalField(const CompiledExpr& e, const Node& n) {
   Value obj = Eval(e, n.a);
   if (obj.kind == VK::kUnknown) return obj;
-  if (obj.kind == VK::kNull) return Value::Unknown(n.path);
+  if (obj.kind == VK::kNull) return {VK::kUnknown, ListOf::kConst, n.path, 0};
   Field f = static_cast<Field>(n.imm);
+  auto unknown = Value{VK::kUnknown, ListOf::kConst, n.path, 0};
+  auto date_or = [&](int32_t d, bool nullable) {
+    return d == kNoDate ? (nullable ? Value{} : unknown) : Value{VK::kDate, ListOf::kConst, 0, d};
+  };
   if (obj.kind == VK::kPlacement) {
     const Placement& pl = pop_.placements(obj.aux)[static_cast<size_t>(obj.i)];
     switch (f) {
-      case Field::kPlacementKind:
-        return pl.kind == kNoString ? Value::Unknown(n.path) : Value{VK::kString, ListOf::kConst, 0, pl.kind};
-      case Field::kPlacementStart:
-        return pl.start == kNoDate ? Value::Null() : Value{VK::kDate, ListOf::kConst, 0, pl.start};
-      case Field::kPlacementEnd:
-        return pl.end == kNoDate ? Value::Null() : Value{VK::kDate, ListOf::kConst, 0, pl.end};
-      default: return Value::Unknown(n.path);
+      case Field::kPlacementKind: return pl.kind == kNoString ? unknown : Value{VK::kString, ListOf::kConst, 0, pl.kind};
+      case Field::kPlacementStart: return date_or(pl.start, true);
+      case Field::kPlacementEnd: return date_or(pl.end, true);
+      default: return unknown;
+    }
+  }
+  if (obj.kind == VK::kIncome) {
+    const Income& in = pop_.incomes(obj.aux)[static_cast<size_t>(obj.i)];
+    switch (f) {
+      case Field::kIncomeType: return in.type == kNoString ? unknown : Value{VK::kString, ListOf::kConst, 0, in.type};
+      case Field::kIncomeAmount: return {VK::kDecimal, ListOf::kConst, 0, in.amount};
+      case Field::kIncomeStart: return date_or(in.start, false);
+      case Field::kIncomeEnd: return date_or(in.end, false);
+      default: return unknown;
     }
   }
   PersonIndex p = static_cast<PersonIndex>(obj.i);
   switch (f) {
-    case Field::kBirthDate: {
-      int32_t d = pop_.birth_date(p);
-      return d == kNoDate ? Value::Unknown(n.path) : Value{VK::kDate, ListOf::kConst, 0, d};
-    }
-    case Field::kDeathDate: {
-      int32_t d = pop_.death_date(p);
-      return d == kNoDate ? Value::Null() : Value{VK::kDate, ListOf::kConst, 0, d};
-    }
-    case Field::kAlive: return Value::Bool(pop_.death_date(p) == kNoDate);
+    case Field::kBirthDate: return date_or(pop_.birth_date(p), false);
+    case Field::kDeathDate: return date_or(pop_.death_date(p), true);
+    case Field::kAlive: return {VK::kBool, ListOf::kConst, 0, pop_.death_date(p) == kNoDate};
     case Field::kMunicipality: {
       StringId s = pop_.municipality(p);
-      return s == kNoString ? Value::Unknown(n.path) : Value{VK::kString, ListOf::kConst, 0, s};
+      return s == kNoString ? unknown : Value{VK::kString, ListOf::kConst, 0, s};
     }
     case Field::kLanguage: {
       StringId s = pop_.language(p);
-      return s == kNoString ? Value::Unknown(n.path) : Value{VK::kString, ListOf::kConst, 0, s};
+      return s == kNoString ? unknown : Value{VK::kString, ListOf::kConst, 0, s};
     }
-    case Field::kAddressProtected: return Value::Bool(pop_.address_protected(p));
+    case Field::kAddressProtected: return {VK::kBool, ListOf::kConst, 0, pop_.address_protected(p)};
     case Field::kGuardians: return {VK::kList, ListOf::kGuardians, 0, p};
     case Field::kChildren: return {VK::kList, ListOf::kChildren, 0, p};
+    case Field::kSiblings: return {VK::kList, ListOf::kSiblings, 0, p};
     case Field::kPlacements: return {VK::kList, ListOf::kPlacements, 0, p};
-    default: return Value::Unknown(n.path);
+    case Field::kIncomes: return pop_.incomes_held(p) ? Value{VK::kList, ListOf::kIncomes, 0, p} : unknown;
+    default: return unknown;
+  }
+}
+
+Evaluator::Value Evaluator::EvalMacro(const CompiledExpr& e, const Node& n) {
+  Value l = Eval(e, n.a);
+  if (l.kind != VK::kList) return l.kind == VK::kUnknown ? l : Value{VK::kUnknown, ListOf::kConst, n.path, 0};
+  size_t slot = static_cast<size_t>(n.imm);
+  size_t count = ListSize(l);
+  Value saved = slots_[slot];  // a definition may reuse slot numbers of its caller
+  bool unknown = false;
+  Value first_unknown;
+  int64_t hits = 0;
+  TypeKind result = static_cast<TypeKind>(n.c);
+  // filter and map append to the scratch buffer; the result is a view of what they appended.
+  size_t scratch_begin = scratch_.size();
+  Value acc{result == TypeKind::kDecimal ? VK::kDecimal : result == TypeKind::kDuration ? VK::kDuration : VK::kInt,
+            ListOf::kConst, 0, 0};
+  bool have_extreme = false;
+  Value out;
+  bool done = false;
+  for (size_t k = 0; k < count && !done; ++k) {
+    Value item = ListItem(e, l, k);
+    slots_[slot] = item;
+    Value r = Eval(e, n.b);
+    if (r.kind == VK::kUnknown) {
+      if (!unknown) first_unknown = r;
+      unknown = true;
+      continue;
+    }
+    switch (n.op) {
+      case Op::kExists:
+        if (r.i) {
+          out = {VK::kBool, ListOf::kConst, 0, 1};
+          done = true;
+        }
+        break;
+      case Op::kAll:
+        if (!r.i) {
+          out = {VK::kBool, ListOf::kConst, 0, 0};
+          done = true;
+        }
+        break;
+      case Op::kCount: hits += r.i ? 1 : 0; break;
+      case Op::kFilter:
+        if (r.i) scratch_.push_back(item);
+        break;
+      case Op::kMap: scratch_.push_back(r); break;
+      case Op::kSum:
+        if (acc.kind == VK::kDecimal) acc.i += AsMicros(r);
+        else acc.i += r.i;
+        break;
+      case Op::kMin:
+      case Op::kMax: {
+        if (r.kind == VK::kNull) break;
+        if (!have_extreme) {
+          acc = r;
+          have_extreme = true;
+        } else {
+          int c = Compare(r, acc);
+          if ((n.op == Op::kMin && c < 0) || (n.op == Op::kMax && c > 0)) acc = r;
+        }
+        break;
+      }
+      default: break;
+    }
+  }
+  slots_[slot] = saved;
+  if (done) return out;
+  if (unknown) {
+    scratch_.resize(scratch_begin);
+    return first_unknown;
+  }
+  switch (n.op) {
+    case Op::kExists: return {VK::kBool, ListOf::kConst, 0, 0};
+    case Op::kAll: return {VK::kBool, ListOf::kConst, 0, 1};
+    case Op::kCount: return {VK::kInt, ListOf::kConst, 0, hits};
+    case Op::kFilter:
+    case Op::kMap:
+      return {VK::kList, ListOf::kScratch, static_cast<uint32_t>(scratch_.size() - scratch_begin),
+              static_cast<int64_t>(scratch_begin)};
+    case Op::kSum: return acc;
+    case Op::kMin:
+    case Op::kMax:
+      if (!have_extreme) return Value{};  // the minimum of nothing is null
+      if (result == TypeKind::kDecimal && acc.kind == VK::kInt) acc = {VK::kDecimal, ListOf::kConst, 0, AsMicros(acc)};
+      return acc;
+    default: return {};
   }
 }
 
 Evaluator::Value Evaluator::Eval(const CompiledExpr& e, int32_t idx) {
   const Node& n = e.nodes[static_cast<size_t>(idx)];
+  auto unknown = [&]() { return Value{VK::kUnknown, ListOf::kConst, n.path, 0}; };
+  auto boolean = [](bool b) { return Value{VK::kBool, ListOf::kConst, 0, b ? 1 : 0}; };
+  auto integer = [](int64_t v) { return Value{VK::kInt, ListOf::kConst, 0, v}; };
+  auto decimal = [](int64_t v) { return Value{VK::kDecimal, ListOf::kConst, 0, v}; };
+  auto date = [](int64_t d) { return Value{VK::kDate, ListOf::kConst, 0, d}; };
   switch (n.op) {
-    case Op::kConstBool: return Value::Bool(n.imm != 0);
-    case Op::kConstInt: return Value::Int(n.imm);
-    case Op::kConstNull: return Value::Null();
+    case Op::kConstBool: return boolean(n.imm != 0);
+    case Op::kConstInt: return integer(n.imm);
+    case Op::kConstDecimal: return decimal(n.imm);
+    case Op::kConstNull: return {};
     case Op::kConstString: return {VK::kString, ListOf::kConst, 0, literal_ids_[static_cast<size_t>(n.imm)]};
-    case Op::kConstDate: return {VK::kDate, ListOf::kConst, 0, n.imm};
+    case Op::kConstDate: return date(n.imm);
     case Op::kConstList: return {VK::kList, ListOf::kConst, static_cast<uint32_t>(n.b), n.a};
     case Op::kSubject: return {VK::kPerson, ListOf::kConst, 0, subject_};
-    case Op::kToday: return {VK::kDate, ListOf::kConst, 0, today_.days};
-    case Op::kSlot: {
-      size_t s = static_cast<size_t>(n.imm);
-      Value v{static_cast<VK>(slot_kinds_[s]), ListOf::kConst, 0, slots_[s]};
-      if (v.kind == VK::kPlacement) {
-        // Placement slots pack owner and offset: owner in the high 32 bits.
-        v.aux = static_cast<uint32_t>(slots_[s] >> 32);
-        v.i = slots_[s] & 0xFFFFFFFF;
-      }
-      return v;
-    }
+    case Op::kToday: return date(today_.days);
+    case Op::kSlot: return slots_[static_cast<size_t>(n.imm)];
     case Op::kParam: {
-      size_t p = static_cast<size_t>(n.imm);
-      VK k = static_cast<VK>(param_kinds_[p]);
-      return k == VK::kUnknown ? Value::Unknown(n.path) : Value{k, ListOf::kConst, 0, param_values_[p]};
+      Value v = params_[static_cast<size_t>(n.imm)];
+      return v.kind == VK::kUnknown ? unknown() : v;
+    }
+    case Op::kIndex: {
+      const Table& t = tables_[static_cast<size_t>(n.imm)];
+      Value key = Eval(e, n.a);
+      if (key.kind == VK::kUnknown) return key;
+      if (t.entries.empty()) return unknown();
+      for (const auto& [k, v] : t.entries) {
+        if (k == key.i) return {t.kind, ListOf::kConst, 0, v};
+      }
+      const auto& [last_key, last_value] = t.entries.back();
+      if (key.i > last_key && t.per_extra != 0) return {t.kind, ListOf::kConst, 0, last_value + (key.i - last_key) * t.per_extra};
+      return unknown();  // no value for this key: the rule cannot decide
     }
     case Op::kField: return EvalField(e, n);
     case Op::kNot: {
       Value a = Eval(e, n.a);
-      return a.kind == VK::kUnknown ? a : Value::Bool(!a.i);
+      return a.kind == VK::kUnknown ? a : boolean(!a.i);
     }
     case Op::kNeg: {
       Value a = Eval(e, n.a);
-      return a.kind == VK::kUnknown ? a : Value::Int(-a.i);
+      if (a.kind == VK::kUnknown) return a;
+      a.i = -a.i;
+      return a;
     }
     case Op::kAnd: {
       Value a = Eval(e, n.a);
       if (a.kind == VK::kBool && !a.i) return a;
       Value b = Eval(e, n.b);
       if (b.kind == VK::kBool && !b.i) return b;
-      if (a.kind == VK::kUnknown) return a;
-      return b;
+      return a.kind == VK::kUnknown ? a : b;
     }
     case Op::kOr: {
       Value a = Eval(e, n.a);
       if (a.kind == VK::kBool && a.i) return a;
       Value b = Eval(e, n.b);
       if (b.kind == VK::kBool && b.i) return b;
-      if (a.kind == VK::kUnknown) return a;
-      return b;
+      return a.kind == VK::kUnknown ? a : b;
     }
     case Op::kEq:
     case Op::kNe: {
       Value a = Eval(e, n.a), b = Eval(e, n.b);
       if (a.kind == VK::kUnknown) return a;
       if (b.kind == VK::kUnknown) return b;
-      bool eq = a.kind == b.kind && (a.kind == VK::kNull || (a.i == b.i && a.aux == b.aux));
-      return Value::Bool(n.op == Op::kEq ? eq : !eq);
+      bool eq;
+      if (Numeric(a.kind) && Numeric(b.kind)) eq = AsMicros(a) == AsMicros(b);
+      else eq = a.kind == b.kind && (a.kind == VK::kNull || (a.i == b.i && a.aux == b.aux));
+      return boolean(n.op == Op::kEq ? eq : !eq);
     }
     case Op::kLt: case Op::kLe: case Op::kGt: case Op::kGe: {
       Value a = Eval(e, n.a), b = Eval(e, n.b);
       if (a.kind == VK::kUnknown) return a;
       if (b.kind == VK::kUnknown) return b;
-      if (a.kind == VK::kNull || b.kind == VK::kNull) return Value::Bool(false);
-      int64_t x = a.i, y = b.i;
-      if (a.kind == VK::kString) {
-        const auto& sx = pop_.strings().Get(static_cast<StringId>(x));
-        const auto& sy = pop_.strings().Get(static_cast<StringId>(y));
-        x = sx.compare(sy);
-        y = 0;
-      }
-      bool r = n.op == Op::kLt ? x < y : n.op == Op::kLe ? x <= y : n.op == Op::kGt ? x > y : x >= y;
-      return Value::Bool(r);
+      if (a.kind == VK::kNull || b.kind == VK::kNull) return boolean(false);
+      int c = Compare(a, b);
+      return boolean(n.op == Op::kLt ? c < 0 : n.op == Op::kLe ? c <= 0 : n.op == Op::kGt ? c > 0 : c >= 0);
     }
     case Op::kAdd: case Op::kSub: case Op::kMul: case Op::kDiv: case Op::kMod: {
       Value a = Eval(e, n.a), b = Eval(e, n.b);
       if (a.kind == VK::kUnknown) return a;
       if (b.kind == VK::kUnknown) return b;
+      if (a.kind == VK::kDecimal || b.kind == VK::kDecimal) {
+        int64_t x = AsMicros(a), y = AsMicros(b);
+        switch (n.op) {
+          case Op::kAdd: return decimal(x + y);
+          case Op::kSub: return decimal(x - y);
+          case Op::kMul: return decimal(RoundDiv(static_cast<__int128>(x) * y, kDecimalScale));
+          case Op::kDiv: return y == 0 ? unknown() : decimal(RoundDiv(static_cast<__int128>(x) * kDecimalScale, y));
+          default: return unknown();
+        }
+      }
+      if (a.kind == VK::kDate && b.kind == VK::kDate) return {VK::kDuration, ListOf::kConst, 0, a.i - b.i};
+      if (a.kind == VK::kDate || b.kind == VK::kDate) {  // date ± duration
+        int64_t d = a.kind == VK::kDate ? a.i : b.i, dur = a.kind == VK::kDate ? b.i : a.i;
+        return date(n.op == Op::kSub ? d - dur : d + dur);
+      }
+      VK kind = a.kind == VK::kDuration || b.kind == VK::kDuration ? VK::kDuration : VK::kInt;
       switch (n.op) {
-        case Op::kAdd: return Value::Int(a.i + b.i);
-        case Op::kSub: return Value::Int(a.i - b.i);
-        case Op::kMul: return Value::Int(a.i * b.i);
-        case Op::kDiv: return b.i == 0 ? Value::Unknown(n.path) : Value::Int(a.i / b.i);
-        default: return b.i == 0 ? Value::Unknown(n.path) : Value::Int(a.i % b.i);
+        case Op::kAdd: return {kind, ListOf::kConst, 0, a.i + b.i};
+        case Op::kSub: return {kind, ListOf::kConst, 0, a.i - b.i};
+        case Op::kMul: return {kind, ListOf::kConst, 0, a.i * b.i};
+        case Op::kDiv: return b.i == 0 ? unknown() : integer(a.i / b.i);
+        default: return b.i == 0 ? unknown() : integer(a.i % b.i);
       }
     }
     case Op::kIn: {
       Value a = Eval(e, n.a), list = Eval(e, n.b);
       if (a.kind == VK::kUnknown) return a;
       if (list.kind == VK::kUnknown) return list;
-      for (uint32_t k = 0; k < list.aux; ++k) {
-        Value item = Eval(e, e.list_items[static_cast<size_t>(list.i) + k]);
-        if (item.kind == a.kind && item.i == a.i) return Value::Bool(true);
+      size_t count = ListSize(list);
+      for (size_t k = 0; k < count; ++k) {
+        Value item = ListItem(e, list, k);
+        bool eq = Numeric(a.kind) && Numeric(item.kind) ? AsMicros(a) == AsMicros(item) : item.kind == a.kind && item.i == a.i;
+        if (eq) return boolean(true);
       }
-      return Value::Bool(false);
+      return boolean(false);
     }
     case Op::kCond: {
       Value c = Eval(e, n.a);
@@ -241,91 +419,120 @@ Evaluator::Value Evaluator::Eval(const CompiledExpr& e, int32_t idx) {
       return Eval(e, c.i ? n.b : n.c);
     }
     case Op::kYear:
-    case Op::kMonth: {
+    case Op::kMonth:
+    case Op::kStartOfMonth:
+    case Op::kStartOfYear: {
       Value a = Eval(e, n.a);
-      if (a.kind != VK::kDate) return a.kind == VK::kUnknown ? a : Value::Unknown(n.path);
+      if (a.kind != VK::kDate) return a.kind == VK::kUnknown ? a : unknown();
       Date d{static_cast<int32_t>(a.i)};
-      return Value::Int(n.op == Op::kYear ? d.year() : d.month());
+      switch (n.op) {
+        case Op::kYear: return integer(d.year());
+        case Op::kMonth: return integer(d.month());
+        case Op::kStartOfMonth: return date(Date::FromYmd(d.year(), d.month(), 1).days);
+        default: return date(Date::FromYmd(d.year(), 1, 1).days);
+      }
     }
-    case Op::kAgeAt: {
+    case Op::kAgeAt:
+    case Op::kDaysBetween:
+    case Op::kMonthsBetween: {
       Value a = Eval(e, n.a), b = Eval(e, n.b);
       if (a.kind == VK::kUnknown) return a;
       if (b.kind == VK::kUnknown) return b;
-      if (a.kind != VK::kDate || b.kind != VK::kDate) return Value::Unknown(n.path);
-      return Value::Int(AgeAt(Date{static_cast<int32_t>(a.i)}, Date{static_cast<int32_t>(b.i)}));
+      if (a.kind != VK::kDate || b.kind != VK::kDate) return unknown();
+      Date x{static_cast<int32_t>(a.i)}, y{static_cast<int32_t>(b.i)};
+      if (n.op == Op::kAgeAt) return integer(AgeAt(x, y));
+      if (n.op == Op::kDaysBetween) return integer(y.days - x.days);
+      return integer(MonthsBetween(x, y));
+    }
+    case Op::kAddDays:
+    case Op::kAddMonths:
+    case Op::kAddYears: {
+      Value a = Eval(e, n.a), b = Eval(e, n.b);
+      if (a.kind == VK::kUnknown) return a;
+      if (b.kind == VK::kUnknown) return b;
+      if (a.kind != VK::kDate) return unknown();
+      Date d{static_cast<int32_t>(a.i)};
+      if (n.op == Op::kAddDays) return date(a.i + b.i);
+      return date(AddMonths(d, n.op == Op::kAddMonths ? b.i : b.i * 12).days);
+    }
+    case Op::kDays:
+    case Op::kInDays:
+    case Op::kToDecimal:
+    case Op::kFloor:
+    case Op::kCeil:
+    case Op::kRound: {
+      Value a = Eval(e, n.a);
+      if (a.kind == VK::kUnknown) return a;
+      if (a.kind == VK::kNull) return unknown();
+      switch (n.op) {
+        case Op::kDays: return {VK::kDuration, ListOf::kConst, 0, a.i};
+        case Op::kInDays: return integer(a.i);
+        case Op::kToDecimal: return decimal(AsMicros(a));
+        default: break;
+      }
+      int64_t x = AsMicros(a);
+      int64_t unit = kDecimalScale / Pow10(n.op == Op::kRound ? n.imm : 0);
+      int64_t q = x / unit, r = x % unit;
+      if (n.op == Op::kFloor && r < 0) --q;
+      if (n.op == Op::kCeil && r > 0) ++q;
+      if (n.op == Op::kRound) q = RoundDiv(x, unit);
+      return decimal(q * unit);
+    }
+    case Op::kStartsWith:
+    case Op::kEndsWith:
+    case Op::kContains: {
+      Value a = Eval(e, n.a), b = Eval(e, n.b);
+      if (a.kind == VK::kUnknown) return a;
+      if (b.kind == VK::kUnknown) return b;
+      const std::string& s = Text(a.i);
+      const std::string& t = Text(b.i);
+      if (n.op == Op::kStartsWith) return boolean(s.starts_with(t));
+      if (n.op == Op::kEndsWith) return boolean(s.ends_with(t));
+      return boolean(s.find(t) != std::string::npos);
     }
     case Op::kSize: {
       Value l = Eval(e, n.a);
-      if (l.kind != VK::kList) return l;
-      PersonIndex owner = static_cast<PersonIndex>(l.i);
-      switch (l.list) {
-        case ListOf::kGuardians: return Value::Int(static_cast<int64_t>(pop_.guardians(owner).size()));
-        case ListOf::kChildren: return Value::Int(static_cast<int64_t>(pop_.children(owner).size()));
-        case ListOf::kPlacements: return Value::Int(static_cast<int64_t>(pop_.placements(owner).size()));
-        case ListOf::kConst: return Value::Int(l.aux);
-      }
-      return Value::Int(0);
+      if (l.kind == VK::kString) return integer(static_cast<int64_t>(Text(l.i).size()));
+      if (l.kind != VK::kList) return l.kind == VK::kUnknown ? l : unknown();
+      return integer(static_cast<int64_t>(ListSize(l)));
     }
-    case Op::kExists:
-    case Op::kAll:
-    case Op::kCount: {
-      Value l = Eval(e, n.a);
-      if (l.kind != VK::kList) return l.kind == VK::kUnknown ? l : Value::Unknown(n.path);
-      size_t slot = static_cast<size_t>(n.imm);
-      PersonIndex owner = static_cast<PersonIndex>(l.i);
-      size_t count = 0;
-      switch (l.list) {
-        case ListOf::kGuardians: count = pop_.guardians(owner).size(); break;
-        case ListOf::kChildren: count = pop_.children(owner).size(); break;
-        case ListOf::kPlacements: count = pop_.placements(owner).size(); break;
-        case ListOf::kConst: count = l.aux; break;
+    case Op::kExists: case Op::kAll: case Op::kCount: case Op::kFilter: case Op::kMap:
+    case Op::kSum: case Op::kMin: case Op::kMax:
+      return EvalMacro(e, n);
+    case Op::kLeast:
+    case Op::kGreatest: {
+      Value a = Eval(e, n.a), b = Eval(e, n.b);
+      if (a.kind == VK::kUnknown) return a;
+      if (b.kind == VK::kUnknown) return b;
+      if (a.kind == VK::kNull || b.kind == VK::kNull) return unknown();
+      int c = Compare(a, b);
+      Value r = (n.op == Op::kLeast) == (c <= 0) ? a : b;
+      if (a.kind != b.kind && Numeric(r.kind)) r = decimal(AsMicros(r));  // int vs decimal: decimal
+      return r;
+    }
+    case Op::kDefinition: {
+      Value arg = Eval(e, n.a);
+      if (arg.kind != VK::kPerson) return arg.kind == VK::kUnknown ? arg : unknown();
+      const CompiledExpr& def = rules_.definitions()[static_cast<size_t>(n.imm)];
+      Value saved = slots_[0];
+      slots_[0] = arg;
+      Value r = Eval(def, static_cast<int32_t>(def.nodes.size()) - 1);
+      slots_[0] = saved;
+      if (r.kind == VK::kUnknown) {
+        // The path index belongs to the definition's table: report the call in the caller's
+        // terms, and remember the innermost missing fact for the reason.
+        if (!inner_missing_) inner_missing_ = &def.paths[r.aux];
+        return unknown();
       }
-      int64_t hits = 0;
-      bool unknown = false;
-      Value first_unknown;
-      for (size_t k = 0; k < count; ++k) {
-        switch (l.list) {
-          case ListOf::kGuardians:
-            slot_kinds_[slot] = static_cast<uint8_t>(VK::kPerson);
-            slots_[slot] = pop_.guardians(owner)[k];
-            break;
-          case ListOf::kChildren:
-            slot_kinds_[slot] = static_cast<uint8_t>(VK::kPerson);
-            slots_[slot] = pop_.children(owner)[k];
-            break;
-          case ListOf::kPlacements:
-            slot_kinds_[slot] = static_cast<uint8_t>(VK::kPlacement);
-            slots_[slot] = (static_cast<int64_t>(owner) << 32) | static_cast<int64_t>(k);
-            break;
-          case ListOf::kConst: {
-            Value item = Eval(e, e.list_items[static_cast<size_t>(l.i) + k]);
-            slot_kinds_[slot] = static_cast<uint8_t>(item.kind);
-            slots_[slot] = item.i;
-            break;
-          }
-        }
-        Value r = Eval(e, n.b);
-        if (r.kind == VK::kUnknown) {
-          if (!unknown) first_unknown = r;
-          unknown = true;
-          continue;
-        }
-        if (r.i) {
-          ++hits;
-          if (n.op == Op::kExists) return Value::Bool(true);
-        } else if (n.op == Op::kAll) {
-          return Value::Bool(false);
-        }
-      }
-      if (unknown) return first_unknown;
-      if (n.op == Op::kCount) return Value::Int(hits);
-      return Value::Bool(n.op == Op::kAll);
+      return r;
     }
   }
-  return Value::Unknown(n.path);
+  return unknown();
 }
 
 Evaluator::Value Evaluator::Run(const CompiledExpr& e) {
+  scratch_.clear();
+  inner_missing_ = nullptr;
   return Eval(e, static_cast<int32_t>(e.nodes.size()) - 1);
 }
 
@@ -352,6 +559,7 @@ bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecisio
       case Field::kMunicipality: held = pop_.municipality(subject) != kNoString; break;
       case Field::kLanguage: held = pop_.language(subject) != kNoString; break;
       case Field::kGuardians: held = !pop_.guardians(subject).empty(); break;
+      case Field::kIncomes: held = pop_.incomes_held(subject); break;
       default: break;  // nullable facts: absence is a value
     }
     if (!held) {
@@ -370,6 +578,7 @@ bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecisio
       if (d.unknown_clause < 0) {
         d.unknown_clause = static_cast<int16_t>(c);
         d.missing_path = v.aux;
+        d.missing_inner = inner_missing_;
         d.conditions[kEligibility] = Tri::kUndetermined;
       }
     } else if (!(v.kind == VK::kBool && v.i)) {
@@ -409,7 +618,9 @@ bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
   }
   if (c.unknown_clause >= 0 && (c.failed_clause < 0 || c.unknown_clause < c.failed_clause)) {
     const CompiledExpr& clause = r.clauses[static_cast<size_t>(c.unknown_clause)];
-    d.reasons.push_back("eligibility: `" + clause.text + "` is undetermined: " + clause.paths[c.missing_path] + " is not held");
+    std::string missing = clause.paths[c.missing_path];
+    if (c.missing_inner) missing += " (" + *c.missing_inner + ")";
+    d.reasons.push_back("eligibility: `" + clause.text + "` is undetermined: " + missing + " is not held");
   }
   if (c.failed_clause >= 0) {
     d.reasons.push_back("eligibility: `" + r.clauses[static_cast<size_t>(c.failed_clause)].text + "` is false");
@@ -419,18 +630,16 @@ bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
   if (spec.has_offer) {
     Value period = Run(r.period);
     if (period.kind == VK::kInt) d.period = std::to_string(period.i);
-    else if (period.kind == VK::kString) d.period = pop_.strings().Get(static_cast<StringId>(period.i));
+    else if (period.kind == VK::kString) d.period = Text(period.i);
     if (d.verdict == Verdict::kEligible) {
       Value to = Run(r.offer_to);
       if (to.kind == VK::kList) {
-        PersonIndex owner = static_cast<PersonIndex>(to.i);
-        auto add = [&](std::span<const PersonIndex> ps) {
-          for (PersonIndex p : ps) {
-            if (pop_.death_date(p) == kNoDate) d.recipients.push_back(p);
-          }
-        };
-        if (to.list == ListOf::kGuardians) add(pop_.guardians(owner));
-        else if (to.list == ListOf::kChildren) add(pop_.children(owner));
+        size_t count = ListSize(to);
+        for (size_t k = 0; k < count; ++k) {
+          Value p = ListItem(r.offer_to, to, k);
+          PersonIndex person = static_cast<PersonIndex>(p.i);
+          if (p.kind == VK::kPerson && pop_.death_date(person) == kNoDate) d.recipients.push_back(person);
+        }
       }
       if (d.recipients.empty()) {
         d.verdict = Verdict::kUndetermined;

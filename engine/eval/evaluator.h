@@ -44,6 +44,7 @@ struct CompactDecision {
   int16_t failed_clause = -1;   // the first false eligibility clause
   int16_t unknown_clause = -1;  // the first undetermined clause
   uint32_t missing_path = 0;    // in that clause's paths: what is not held
+  const std::string* missing_inner = nullptr;  // inside a definition: the fact it missed
   uint32_t missing_facts = 0;   // bit i: data_held fact i is not held
 };
 
@@ -66,21 +67,52 @@ class Evaluator {
   const std::vector<std::string>& param_sources() const { return param_sources_; }
 
  private:
-  struct Value;
+  // A value during evaluation: a kind tag and one 64-bit payload (bool, int, decimal millionths,
+  // string id, date or duration days, person index, or the element offset of a placement or an
+  // income with its owner in `aux`). Lists are views: a relation of a person, a literal list, or
+  // a range of the scratch buffer that filter and map fill.
+  enum class VK : uint8_t { kUnknown, kNull, kBool, kInt, kDecimal, kString, kDate, kDuration, kPerson,
+                            kPlacement, kIncome, kList };
+  enum class ListOf : uint8_t { kGuardians, kChildren, kSiblings, kPlacements, kIncomes, kConst, kScratch };
+  struct Value {
+    VK kind = VK::kNull;
+    ListOf list = ListOf::kConst;
+    uint32_t aux = 0;  // unknown: path index; list: count (const, scratch); element: owner person
+    int64_t i = 0;
+  };
+  struct Table {
+    std::vector<std::pair<int64_t, int64_t>> entries;  // sorted by key
+    int64_t per_extra = 0;
+    VK kind = VK::kDecimal;
+  };
+
   Value Eval(const CompiledExpr& e, int32_t node);
   Value EvalField(const CompiledExpr& e, const Node& n);
+  Value EvalMacro(const CompiledExpr& e, const Node& n);
   Value Run(const CompiledExpr& e);
+  size_t ListSize(const Value& list) const;
+  Value ListItem(const CompiledExpr& e, const Value& list, size_t k);
+  static bool Numeric(VK k) { return k == VK::kInt || k == VK::kDecimal; }
+  static int64_t AsMicros(const Value& v) { return v.kind == VK::kDecimal ? v.i : v.i * kDecimalScale; }
+  int Compare(const Value& a, const Value& b) const;
+  static constexpr StringId kExtraString = 0x80000000u;
+  const std::string& Text(int64_t id) const {
+    StringId s = static_cast<StringId>(id);
+    return (s & kExtraString) ? extra_strings_[s & ~kExtraString] : pop_.strings().Get(s);
+  }
 
   const RuleSet& rules_;
   const Population& pop_;
   Date today_;
   PersonIndex subject_ = 0;
   std::vector<StringId> literal_ids_;
-  std::vector<int64_t> param_values_;   // bound to this population and date
-  std::vector<uint8_t> param_kinds_;
+  std::vector<std::string> extra_strings_;  // rule strings absent from the population
+  std::vector<Value> params_;         // bound to this population and date
+  std::vector<Table> tables_;         // parameter tables, by param index (empty for scalars)
   std::vector<std::string> param_sources_;
-  std::vector<int64_t> slots_;
-  std::vector<uint8_t> slot_kinds_;
+  std::vector<Value> slots_;
+  std::vector<Value> scratch_;        // filter/map results; reused, so no allocation per resident
+  const std::string* inner_missing_ = nullptr;  // set when a definition's result is unknown
 };
 
 }  // namespace ennakko

@@ -26,8 +26,9 @@ int64_t Population::IndexOf(int64_t store_id) const {
 
 size_t Population::MemoryBytes() const {
   size_t n = size();
-  return n * (sizeof(int64_t) + 2 * sizeof(int32_t) + 2 * sizeof(StringId) + 1 + 3 * sizeof(uint32_t)) +
-         (guardians_.size() + children_.size()) * sizeof(PersonIndex) + placements_.size() * sizeof(Placement) +
+  return n * (sizeof(int64_t) + 2 * sizeof(int32_t) + 2 * sizeof(StringId) + 1 + 5 * sizeof(uint32_t)) +
+         (guardians_.size() + children_.size() + siblings_.size()) * sizeof(PersonIndex) +
+         placements_.size() * sizeof(Placement) + incomes_.size() * sizeof(Income) +
          by_store_id_.size() * (sizeof(int64_t) + sizeof(PersonIndex) + 2 * sizeof(void*));
 }
 
@@ -54,6 +55,18 @@ void PopulationBuilder::AddPlacement(int64_t store_id, std::string_view kind, in
   placements_.emplace_back(static_cast<PersonIndex>(p), Placement{pop_.strings_.Intern(kind), start, end});
 }
 
+void PopulationBuilder::SetIncomesHeld(int64_t store_id) {
+  int64_t p = pop_.IndexOf(store_id);
+  if (p >= 0) pop_.flags_[static_cast<size_t>(p)] |= Population::kIncomesHeld;
+}
+
+void PopulationBuilder::AddIncome(int64_t store_id, std::string_view type, int64_t amount, int32_t start, int32_t end) {
+  int64_t p = pop_.IndexOf(store_id);
+  if (p < 0) return;
+  pop_.flags_[static_cast<size_t>(p)] |= Population::kIncomesHeld;
+  incomes_.emplace_back(static_cast<PersonIndex>(p), Income{pop_.strings_.Intern(type), amount, start, end});
+}
+
 namespace {
 // Counting sort of (owner, value) pairs into CSR offsets and values.
 template <typename V, typename Pairs, typename Owner, typename Value>
@@ -72,6 +85,22 @@ Population PopulationBuilder::Build() && {
   ToCsr(n, custody_, [](auto& p) { return p.second; }, [](auto& p) { return p.first; }, pop_.guardian_off_, pop_.guardians_);
   ToCsr(n, custody_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.child_off_, pop_.children_);
   ToCsr(n, placements_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.placement_off_, pop_.placements_);
+  ToCsr(n, incomes_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.income_off_, pop_.incomes_);
+  // Siblings: the other wards of the person's guardians, each once.
+  std::vector<std::pair<PersonIndex, PersonIndex>> sib;
+  std::vector<PersonIndex> seen;
+  for (PersonIndex p = 0; p < n; ++p) {
+    seen.clear();
+    for (PersonIndex g : pop_.guardians(p)) {
+      for (PersonIndex c : pop_.children(g)) {
+        if (c != p && std::find(seen.begin(), seen.end(), c) == seen.end()) {
+          seen.push_back(c);
+          sib.emplace_back(p, c);
+        }
+      }
+    }
+  }
+  ToCsr(n, sib, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.sibling_off_, pop_.siblings_);
   return std::move(pop_);
 }
 

@@ -43,6 +43,13 @@ struct Placement {
   int32_t end = kNoDate;
 };
 
+struct Income {
+  StringId type = kNoString;  // income type code
+  int64_t amount = 0;         // euros in millionths (kDecimalScale)
+  int32_t start = kNoDate;
+  int32_t end = kNoDate;
+};
+
 class Population {
  public:
   size_t size() const { return id_.size(); }
@@ -52,14 +59,22 @@ class Population {
   StringId municipality(PersonIndex p) const { return municipality_[p]; }
   StringId language(PersonIndex p) const { return language_[p]; }
   bool address_protected(PersonIndex p) const { return flags_[p] & kProtected; }
+  // Whether the city holds income data for this person (fetched with a legal basis).
+  bool incomes_held(PersonIndex p) const { return flags_[p] & kIncomesHeld; }
   std::span<const PersonIndex> guardians(PersonIndex p) const {
     return {guardians_.data() + guardian_off_[p], guardian_off_[p + 1] - guardian_off_[p]};
   }
   std::span<const PersonIndex> children(PersonIndex p) const {
     return {children_.data() + child_off_[p], child_off_[p + 1] - child_off_[p]};
   }
+  std::span<const PersonIndex> siblings(PersonIndex p) const {
+    return {siblings_.data() + sibling_off_[p], sibling_off_[p + 1] - sibling_off_[p]};
+  }
   std::span<const Placement> placements(PersonIndex p) const {
     return {placements_.data() + placement_off_[p], placement_off_[p + 1] - placement_off_[p]};
+  }
+  std::span<const Income> incomes(PersonIndex p) const {
+    return {incomes_.data() + income_off_[p], income_off_[p + 1] - income_off_[p]};
   }
   const StringTable& strings() const { return strings_; }
   // Index of a store id, or -1.
@@ -70,13 +85,15 @@ class Population {
  private:
   friend class PopulationBuilder;
   static constexpr uint8_t kProtected = 1;
+  static constexpr uint8_t kIncomesHeld = 2;
   std::vector<int64_t> id_;
   std::vector<int32_t> birth_, death_;
   std::vector<StringId> municipality_, language_;
   std::vector<uint8_t> flags_;
-  std::vector<uint32_t> guardian_off_, child_off_, placement_off_;
-  std::vector<PersonIndex> guardians_, children_;
+  std::vector<uint32_t> guardian_off_, child_off_, sibling_off_, placement_off_, income_off_;
+  std::vector<PersonIndex> guardians_, children_, siblings_;
   std::vector<Placement> placements_;
+  std::vector<Income> incomes_;
   StringTable strings_;
   std::unordered_map<int64_t, PersonIndex> by_store_id_;
 };
@@ -95,12 +112,16 @@ class PopulationBuilder {
   void AddPerson(const Person& p);
   void AddCustody(int64_t guardian_store_id, int64_t ward_store_id);
   void AddPlacement(int64_t store_id, std::string_view kind, int32_t start, int32_t end);
+  // Marks the person's incomes as held (even with no items: no income is a fact too).
+  void SetIncomesHeld(int64_t store_id);
+  void AddIncome(int64_t store_id, std::string_view type, int64_t amount_micros, int32_t start, int32_t end);
   Population Build() &&;
 
  private:
   Population pop_;
   std::vector<std::pair<PersonIndex, PersonIndex>> custody_;  // guardian, ward
   std::vector<std::pair<PersonIndex, Placement>> placements_;
+  std::vector<std::pair<PersonIndex, Income>> incomes_;
 };
 
 }  // namespace ennakko

@@ -33,6 +33,14 @@ class Compiler {
     return static_cast<int32_t>(out_->nodes.size()) - 1;
   }
 
+  int64_t ParamIndex(const std::string& name) {
+    for (size_t i = 0; i < params_.size(); ++i) {
+      if (params_[i] == name) return static_cast<int64_t>(i);
+    }
+    params_.push_back(name);
+    return static_cast<int64_t>(params_.size() - 1);
+  }
+
   uint32_t Path(const Expr& e) {
     // Rebuild a readable path such as subject.guardians or p.kind from the tree.
     std::function<std::string(const Expr&)> show = [&](const Expr& x) -> std::string {
@@ -51,6 +59,7 @@ class Compiler {
         Node n{Op::kConstNull};
         if (auto* b = std::get_if<bool>(&e.literal)) n = {Op::kConstBool, false, -1, -1, -1, *b ? 1 : 0};
         if (auto* i = std::get_if<int64_t>(&e.literal)) n = {Op::kConstInt, false, -1, -1, -1, *i};
+        if (auto* d = std::get_if<DecimalLiteral>(&e.literal)) n = {Op::kConstDecimal, false, -1, -1, -1, d->micros};
         if (auto* s = std::get_if<std::string>(&e.literal)) {
           literals_.push_back(*s);
           n = {Op::kConstString, false, -1, -1, -1, static_cast<int64_t>(literals_.size() - 1)};
@@ -63,16 +72,17 @@ class Compiler {
         if (e.name == "today") return Add({Op::kToday});
         status_ = Status::Internal("unresolved name " + e.name);
         return -1;
+      case ExprKind::kIndex: {
+        // Only parameter tables can be indexed (checked).
+        int64_t idx = ParamIndex(e.args[0]->param);
+        int32_t key = Emit(*e.args[1]);
+        Node n{Op::kIndex, false, key, -1, -1, idx};
+        n.path = Path(*e.args[0]);
+        return Add(n);
+      }
       case ExprKind::kSelect: {
         if (!e.param.empty()) {
-          int64_t idx = -1;
-          for (size_t i = 0; i < params_.size(); ++i) {
-            if (params_[i] == e.param) idx = static_cast<int64_t>(i);
-          }
-          if (idx < 0) {
-            params_.push_back(e.param);
-            idx = static_cast<int64_t>(params_.size() - 1);
-          }
+          int64_t idx = ParamIndex(e.param);
           Node n{Op::kParam, false, -1, -1, -1, idx};
           n.path = Path(e);
           return Add(n);
@@ -109,7 +119,37 @@ class Compiler {
         return Add({Op::kConstList, false, first, static_cast<int32_t>(items.size())});
       }
       case ExprKind::kCall: {
+        auto unary = [&](Op op) { return Add({op, false, Emit(*e.args[0])}); };
+        auto binary = [&](Op op) {
+          int32_t a = Emit(*e.args[0]);
+          int32_t b = Emit(*e.args[1]);
+          return Add({op, false, a, b});
+        };
         switch (e.builtin) {
+          case Builtin::kAddDays: return binary(Op::kAddDays);
+          case Builtin::kAddMonths: return binary(Op::kAddMonths);
+          case Builtin::kAddYears: return binary(Op::kAddYears);
+          case Builtin::kDaysBetween: return binary(Op::kDaysBetween);
+          case Builtin::kMonthsBetween: return binary(Op::kMonthsBetween);
+          case Builtin::kStartOfMonth: return unary(Op::kStartOfMonth);
+          case Builtin::kStartOfYear: return unary(Op::kStartOfYear);
+          case Builtin::kDays: return unary(Op::kDays);
+          case Builtin::kInDays: return unary(Op::kInDays);
+          case Builtin::kFloor: return unary(Op::kFloor);
+          case Builtin::kCeil: return unary(Op::kCeil);
+          case Builtin::kDecimal: return unary(Op::kToDecimal);
+          case Builtin::kRound: {
+            int64_t digits = e.args.size() > 1 ? std::get<int64_t>(e.args[1]->literal) : 0;
+            return Add({Op::kRound, false, Emit(*e.args[0]), -1, -1, digits});
+          }
+          case Builtin::kStartsWith: return binary(Op::kStartsWith);
+          case Builtin::kEndsWith: return binary(Op::kEndsWith);
+          case Builtin::kContains: return binary(Op::kContains);
+          case Builtin::kDefinition: {
+            Node n{Op::kDefinition, false, Emit(*e.args[0]), -1, -1, e.definition};
+            n.path = Path(e);
+            return Add(n);
+          }
           case Builtin::kYear: return Add({Op::kYear, false, Emit(*e.args[0])});
           case Builtin::kMonth: return Add({Op::kMonth, false, Emit(*e.args[0])});
           case Builtin::kSize: return Add({Op::kSize, false, Emit(*e.args[0])});
@@ -122,13 +162,26 @@ class Compiler {
             Date d = *Date::Parse(std::get<std::string>(e.args[0]->literal));
             return Add({Op::kConstDate, false, -1, -1, -1, d.days});
           }
+          case Builtin::kMin:
+          case Builtin::kMax:
+            if (!e.has_receiver) return binary(e.builtin == Builtin::kMin ? Op::kLeast : Op::kGreatest);
+            [[fallthrough]];
           case Builtin::kExists:
           case Builtin::kAll:
-          case Builtin::kCount: {
+          case Builtin::kCount:
+          case Builtin::kFilter:
+          case Builtin::kMap:
+          case Builtin::kSum: {
             int32_t list = Emit(*e.args[0]);
-            int32_t pred = Emit(*e.args[2]);
-            Op op = e.builtin == Builtin::kExists ? Op::kExists : e.builtin == Builtin::kAll ? Op::kAll : Op::kCount;
-            return Add({op, false, list, pred, -1, e.args[1]->slot});
+            int32_t body = Emit(*e.args[2]);
+            static const std::map<Builtin, Op> kMacro = {
+                {Builtin::kExists, Op::kExists}, {Builtin::kAll, Op::kAll}, {Builtin::kCount, Op::kCount},
+                {Builtin::kFilter, Op::kFilter}, {Builtin::kMap, Op::kMap},     {Builtin::kSum, Op::kSum},
+                {Builtin::kMin, Op::kMin},       {Builtin::kMax, Op::kMax}};
+            // `c` carries the result type, so an empty sum is 0 of the right kind.
+            Node n{kMacro.at(e.builtin), false, list, body, static_cast<int32_t>(e.type.kind), e.args[1]->slot};
+            n.path = Path(e);
+            return Add(n);
           }
           case Builtin::kNone: break;
         }
@@ -158,6 +211,10 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::shared_ptr<const Ru
     out.slots = src.check.slots;
     return Status::Ok();
   };
+  for (const auto& def : sources->definitions) {
+    set->definitions_.emplace_back();
+    ENNAKKO_RETURN_IF_ERROR(compile(def.body, set->definitions_.back()));
+  }
   for (const auto& spec : sources->rules) {
     CompiledRule r;
     r.spec = &spec;

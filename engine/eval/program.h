@@ -19,11 +19,20 @@ namespace ennakko {
 
 enum class Op : uint8_t {
   kConstBool, kConstInt, kConstNull, kConstString /*imm = literal index*/, kConstDate,
+  kConstDecimal /*imm = millionths*/,
   kConstList /*a = first element node index in `lists`, b = count*/,
   kSubject, kToday, kSlot /*imm = slot*/, kParam /*imm = param index*/,
+  kIndex /*imm = param index of the table, a = key*/,
   kField /*a = operand, imm = Field, flag = nullable*/,
   kNot, kNeg, kAnd, kOr, kEq, kNe, kLt, kLe, kGt, kGe, kAdd, kSub, kMul, kDiv, kMod, kIn,
-  kCond, kYear, kMonth, kAgeAt, kSize, kExists, kAll, kCount,
+  kCond, kYear, kMonth, kAgeAt, kSize,
+  // Macros: a = list, b = body, imm = the variable's slot.
+  kExists, kAll, kCount, kFilter, kMap, kSum, kMin, kMax,
+  kAddDays, kAddMonths, kAddYears, kDaysBetween, kMonthsBetween, kStartOfMonth, kStartOfYear,
+  kDays, kInDays, kRound /*imm = digits*/, kFloor, kCeil, kToDecimal,
+  kStartsWith, kEndsWith, kContains,
+  kDefinition /*imm = definition index, a = argument*/,
+  kLeast, kGreatest /*scalar min(a, b), max(a, b)*/,
 };
 
 struct Node {
@@ -63,12 +72,15 @@ class RuleSet {
   const std::vector<std::string>& literals() const { return literals_; }
   // Parameter names by index (kParam imm).
   const std::vector<std::string>& param_names() const { return param_names_; }
+  // Compiled named definitions, by index (kDefinition imm); slot 0 holds the argument.
+  const std::vector<CompiledExpr>& definitions() const { return definitions_; }
 
  private:
   std::shared_ptr<const RuleSources> sources_;
   std::vector<CompiledRule> rules_;
   std::vector<std::string> literals_;
   std::vector<std::string> param_names_;
+  std::vector<CompiledExpr> definitions_;
 };
 
 }  // namespace ennakko

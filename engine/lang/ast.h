@@ -18,12 +18,19 @@ enum class TypeKind : uint8_t {
   kNull,
   kBool,
   kInt,
+  kDecimal,   // exact fixed point: 6 decimal places (euros and percentages without rounding drift)
   kString,
   kDate,
+  kDuration,  // a number of days: days(n), date - date
   kPerson,
   kPlacement,
+  kIncome,
   kList,
+  kTable,     // a parameter table from int keys to `elem` values (income limit by family size)
 };
+
+// Decimal values are held as integers in millionths.
+inline constexpr int64_t kDecimalScale = 1000000;
 
 struct Type {
   TypeKind kind = TypeKind::kError;
@@ -49,11 +56,18 @@ enum class Field : uint8_t {
   kAlive,
   kGuardians,
   kChildren,
+  kSiblings,
   kPlacements,
+  kIncomes,
   // placement
   kPlacementKind,
   kPlacementStart,
   kPlacementEnd,
+  // income (a monthly earnings or benefit item from the Incomes Register)
+  kIncomeType,
+  kIncomeAmount,
+  kIncomeStart,
+  kIncomeEnd,
 };
 
 struct FieldInfo {
@@ -79,6 +93,28 @@ enum class Builtin : uint8_t {
   kExists,     // list.exists(x, predicate) -> bool
   kAll,        // list.all(x, predicate) -> bool
   kCount,      // list.count(x, predicate) -> int
+  kFilter,     // list.filter(x, predicate) -> list
+  kMap,        // list.map(x, expression) -> list
+  kSum,        // list.sum(x, expression) -> int | decimal
+  kMin,        // list.min(x, expression) -> value or null for an empty list
+  kMax,        // list.max(x, expression)
+  kAddDays,    // add_days(date, int) -> date
+  kAddMonths,  // add_months(date, int) -> date: clamped to the month's last day
+  kAddYears,   // add_years(date, int) -> date: 29 Feb -> 28 Feb in common years
+  kDaysBetween,    // days_between(a, b) -> int: b - a in days
+  kMonthsBetween,  // months_between(a, b) -> int: whole months from a to b
+  kStartOfMonth,   // start_of_month(date) -> date
+  kStartOfYear,    // start_of_year(date) -> date
+  kDays,           // days(int) -> duration
+  kInDays,         // in_days(duration) -> int
+  kRound,          // round(decimal[, digits]) -> decimal, half away from zero
+  kFloor,          // floor(decimal) -> decimal
+  kCeil,           // ceil(decimal) -> decimal
+  kDecimal,        // decimal(int) -> decimal
+  kStartsWith,     // starts_with(string, prefix) -> bool
+  kEndsWith,       // ends_with(string, suffix) -> bool
+  kContains,       // contains(string, part) -> bool
+  kDefinition,     // a named definition from rules/definitions.yaml: name(person)
 };
 
 enum class ExprKind : uint8_t {
@@ -90,9 +126,13 @@ enum class ExprKind : uint8_t {
   kBinary,       // name is the operator, args[0] op args[1]
   kConditional,  // args[0] ? args[1] : args[2]
   kList,         // [args...]
+  kIndex,        // args[0][args[1]]: a parameter table looked up by key
 };
 
-using Literal = std::variant<std::monostate /*null*/, bool, int64_t, std::string>;
+struct DecimalLiteral {
+  int64_t micros = 0;  // value * kDecimalScale
+};
+using Literal = std::variant<std::monostate /*null*/, bool, int64_t, std::string, DecimalLiteral>;
 
 struct Expr {
   ExprKind kind = ExprKind::kLiteral;
@@ -108,6 +148,7 @@ struct Expr {
   bool field_nullable = false;
   Builtin builtin = Builtin::kNone;  // kCall
   int slot = -1;                     // kIdent bound by a macro: the variable's slot
+  int definition = -1;               // kCall of a named definition: its index
   std::string param;                 // kSelect on params: the parameter name
 };
 

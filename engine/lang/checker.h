@@ -15,9 +15,22 @@
 
 namespace ennakko {
 
+// A named definition as the checker sees it: name(person) -> result.
+struct DefinitionSignature {
+  int index = -1;
+  Type result;
+  // Facts of its person argument the definition reads ("birth_date", "guardians", ...), so that a
+  // rule calling it with `subject` must declare them in data_held.
+  std::set<std::string> person_fields;
+};
+
 struct CheckEnv {
   // Declared parameters and their types (params.NAME).
   std::map<std::string, Type> params;
+  // Named definitions callable as name(person).
+  std::map<std::string, DefinitionSignature> definitions;
+  // When checking a definition's body: the name of its person argument (bound to slot 0).
+  std::string argument;
 };
 
 struct CheckIssue {
@@ -29,6 +42,7 @@ struct CheckIssue {
 struct CheckResult {
   std::vector<CheckIssue> issues;
   std::set<std::string> subject_paths;  // "subject.birth_date", ... the facts the expression reads
+  std::set<std::string> argument_fields;  // in a definition: fields read of its argument
   int slots = 0;                        // macro variable slots the expression needs
 };
 

@@ -2,12 +2,13 @@
 
 #include <cctype>
 #include <charconv>
+#include <climits>
 
 namespace ennakko {
 
 namespace {
 
-enum class Tok { kEnd, kIdent, kInt, kString, kOp, kError };
+enum class Tok { kEnd, kIdent, kInt, kDecimal, kString, kOp, kError };
 
 struct Token {
   Tok kind = Tok::kEnd;
@@ -36,6 +37,12 @@ class Lexer {
       size_t b = pos_;
       while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
       t.kind = Tok::kInt;
+      // A decimal literal: digits '.' digits (a '.' followed by a letter is a field access).
+      if (pos_ + 1 < s_.size() && s_[pos_] == '.' && std::isdigit(static_cast<unsigned char>(s_[pos_ + 1]))) {
+        ++pos_;
+        while (pos_ < s_.size() && std::isdigit(static_cast<unsigned char>(s_[pos_]))) ++pos_;
+        t.kind = Tok::kDecimal;
+      }
       t.text = s_.substr(b, pos_ - b);
       return t;
     }
@@ -236,7 +243,18 @@ class Parser {
 
   Ptr Postfix() {
     auto e = Primary();
-    while (!failed_ && IsOp(".")) {
+    while (!failed_ && (IsOp(".") || IsOp("["))) {
+      if (IsOp("[")) {
+        size_t off = tok_.offset;
+        Advance();
+        auto key = Expression();
+        if (failed_ || !Expect("]")) return nullptr;
+        auto idx = Node(ExprKind::kIndex, off, "[]");
+        idx->args.push_back(std::move(e));
+        idx->args.push_back(std::move(key));
+        e = std::move(idx);
+        continue;
+      }
       Advance();
       if (tok_.kind != Tok::kIdent) {
         Fail(tok_.offset, "expected a field or function name after '.'");
@@ -273,6 +291,26 @@ class Parser {
         }
         auto n = Node(ExprKind::kLiteral, t.offset);
         n->literal = v;
+        return n;
+      }
+      case Tok::kDecimal: {
+        Advance();
+        size_t dot = t.text.find('.');
+        std::string frac = t.text.substr(dot + 1);
+        if (frac.size() > 6) {
+          Fail(t.offset, "decimal literal has more than 6 decimal places");
+          return nullptr;
+        }
+        int64_t whole = 0, part = 0;
+        auto [p1, e1] = std::from_chars(t.text.data(), t.text.data() + dot, whole);
+        auto [p2, e2] = std::from_chars(frac.data(), frac.data() + frac.size(), part);
+        if (e1 != std::errc() || e2 != std::errc() || whole > INT64_MAX / kDecimalScale - 1) {
+          Fail(t.offset, "decimal literal out of range");
+          return nullptr;
+        }
+        for (size_t k = frac.size(); k < 6; ++k) part *= 10;
+        auto n = Node(ExprKind::kLiteral, t.offset);
+        n->literal = DecimalLiteral{whole * kDecimalScale + part};
         return n;
       }
       case Tok::kString: {

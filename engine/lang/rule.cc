@@ -46,6 +46,7 @@ const SchemaValidator& Schema(const char* name) {
 
 TypeKind ParamType(const std::string& t) {
   if (t == "int") return TypeKind::kInt;
+  if (t == "decimal") return TypeKind::kDecimal;
   if (t == "bool") return TypeKind::kBool;
   if (t == "date") return TypeKind::kDate;
   return TypeKind::kString;
@@ -54,6 +55,7 @@ TypeKind ParamType(const std::string& t) {
 bool ValueHasType(const nlohmann::json& v, TypeKind k) {
   switch (k) {
     case TypeKind::kInt: return v.is_number_integer();
+    case TypeKind::kDecimal: return v.is_number();
     case TypeKind::kBool: return v.is_boolean();
     case TypeKind::kString: return v.is_string();
     case TypeKind::kDate: return v.is_string() && Date::Parse(v.get<std::string>()).has_value();
@@ -76,7 +78,13 @@ void LoadParamFile(const std::string& path, std::map<std::string, ParamSpec>& ou
     p.name = name;
     p.file = path;
     p.description = spec["description"].get<std::string>();
-    p.type = Type::Of(ParamType(spec["type"].get<std::string>()));
+    std::string type = spec["type"].get<std::string>();
+    bool table = type == "table";
+    if (table) {
+      p.type = {TypeKind::kTable, ParamType(spec.value("value_type", "decimal"))};
+    } else {
+      p.type = Type::Of(ParamType(type));
+    }
     size_t i = 0;
     for (const auto& v : spec["values"]) {
       std::string vptr = fmt::format("{}/values/{}", ptr, i++);
@@ -85,11 +93,38 @@ void LoadParamFile(const std::string& path, std::map<std::string, ParamSpec>& ou
         diags.Error(doc->At(vptr + "/from"), "'from' is not a valid date");
         continue;
       }
-      if (!ValueHasType(v["value"], p.type.kind)) {
+      TypeKind elem = table ? p.type.elem : p.type.kind;
+      bool ok = true;
+      if (table) {
+        if (!v["value"].is_object() || v["value"].empty()) {
+          diags.Error(doc->At(vptr + "/value"), "a table value is a mapping from integer keys to values",
+                      "e.g. {2: 4066, 3: 5245}");
+          ok = false;
+        } else {
+          for (const auto& [key, item] : v["value"].items()) {
+            bool int_key = !key.empty() && key.find_first_not_of("0123456789") == std::string::npos && key.size() < 10;
+            if (!int_key || !ValueHasType(item, elem)) {
+              diags.Error(doc->At(vptr + "/value/" + JsonPointerEscape(key)),
+                          "table entry '" + key + "' must have an integer key and a " + TypeName(elem) + " value");
+              ok = false;
+            }
+          }
+        }
+        if (v.contains("per_extra") && !ValueHasType(v["per_extra"], elem)) {
+          diags.Error(doc->At(vptr + "/per_extra"), "per_extra must be a " + TypeName(elem));
+          ok = false;
+        }
+      } else if (!ValueHasType(v["value"], elem)) {
         diags.Error(doc->At(vptr + "/value"), "value does not have the declared type " + TypeName(p.type));
-        continue;
+        ok = false;
+      } else if (v.contains("per_extra")) {
+        diags.Error(doc->At(vptr + "/per_extra"), "per_extra is only for tables");
+        ok = false;
       }
-      p.values.push_back({*from, v["value"], v["source"].get<std::string>()});
+      if (!ok) continue;
+      ParamValue pv{*from, v["value"], v["source"].get<std::string>(), v.value("provisional", false), std::nullopt};
+      if (v.contains("per_extra")) pv.per_extra = v["per_extra"];
+      p.values.push_back(std::move(pv));
     }
     std::sort(p.values.begin(), p.values.end(), [](auto& a, auto& b) { return a.from < b.from; });
     for (size_t k = 1; k < p.values.size(); ++k) {
@@ -101,10 +136,63 @@ void LoadParamFile(const std::string& path, std::map<std::string, ParamSpec>& ou
   }
 }
 
-CheckEnv EnvFor(const std::map<std::string, ParamSpec>& params) {
+CheckEnv EnvFor(const std::map<std::string, ParamSpec>& params,
+               const std::vector<DefinitionSpec>& definitions = {}) {
   CheckEnv env;
   for (const auto& [name, p] : params) env.params[name] = p.type;
+  for (size_t i = 0; i < definitions.size(); ++i) {
+    const auto& d = definitions[i];
+    std::set<std::string> fields = d.body.check.argument_fields;
+    env.definitions[d.name] = {static_cast<int>(i), d.result, fields};
+  }
   return env;
+}
+
+Type ResultType(const std::string& t) {
+  if (t == "int") return Type::Of(TypeKind::kInt);
+  if (t == "decimal") return Type::Of(TypeKind::kDecimal);
+  if (t == "bool") return Type::Of(TypeKind::kBool);
+  if (t == "date") return Type::Of(TypeKind::kDate);
+  if (t == "string") return Type::Of(TypeKind::kString);
+  if (t == "duration") return Type::Of(TypeKind::kDuration);
+  if (t == "persons") return Type::ListOf(TypeKind::kPerson);
+  return Type::Of(TypeKind::kError);
+}
+
+CheckedExpr CompileExpr(const YamlDocument& doc, const std::string& pointer, const CheckEnv& env,
+                        std::optional<Type> expected, Diagnostics& diags);
+
+// Loads rules/definitions/*.yaml: each definition may call the ones loaded before it (files in
+// name order, entries in file order), so there are no cycles by construction.
+void LoadDefinitionFile(const std::string& path, const std::map<std::string, ParamSpec>& params,
+                        std::vector<DefinitionSpec>& out, Diagnostics& diags) {
+  auto doc = LoadYamlFile(path, diags);
+  if (!doc.ok()) return;
+  if (!Schema("definitions").Validate(*doc, diags)) return;
+  // In file order (JSON objects are sorted by key): a definition may use those above it.
+  std::vector<std::pair<int, std::string>> order;
+  for (const auto& [name, spec] : doc->json().items()) order.emplace_back(doc->At("/" + JsonPointerEscape(name)).line, name);
+  std::sort(order.begin(), order.end());
+  for (const auto& [line, name] : order) {
+    const nlohmann::json& spec = doc->json()[name];
+    std::string ptr = "/" + JsonPointerEscape(name);
+    bool duplicate = false;
+    for (const auto& d : out) duplicate |= d.name == name;
+    if (duplicate) {
+      diags.Error(doc->At(ptr + "#key"), "definition '" + name + "' is defined twice");
+      continue;
+    }
+    DefinitionSpec d;
+    d.name = name;
+    d.file = path;
+    d.description = spec["description"].get<std::string>();
+    d.argument = spec.value("argument", "person");
+    d.result = ResultType(spec["returns"].get<std::string>());
+    CheckEnv env = EnvFor(params, out);
+    env.argument = d.argument;
+    d.body = CompileExpr(*doc, ptr + "/expr", env, d.result, diags);
+    out.push_back(std::move(d));
+  }
 }
 
 // Parses and checks the expression at `pointer`, reporting at exact columns.
@@ -223,7 +311,8 @@ bool IsStr(const nlohmann::json& j, const std::string& pointer) {
 }
 
 void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
-                      const std::map<std::string, ParamSpec>& params, RuleSpec& rule, Diagnostics& diags) {
+                      const std::map<std::string, ParamSpec>& params,
+                      const std::vector<DefinitionSpec>& definitions, RuleSpec& rule, Diagnostics& diags) {
   rule.file = path;
   if (!doc.ok()) return;
   const auto& j = doc->json();
@@ -232,7 +321,7 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
     return;
   }
   (void)Schema("rule").Validate(*doc, diags);  // keep going: report everything in one run
-  CheckEnv env = EnvFor(params);
+  CheckEnv env = EnvFor(params, definitions);
   rule.service = Str(j, "/service");
   rule.version = Int(j, "/version");
   rule.owner = Str(j, "/owner");
@@ -310,9 +399,9 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
   }
 }
 
-void LoadRule(const std::string& path, const std::map<std::string, ParamSpec>& params, RuleSpec& rule,
-              Diagnostics& diags) {
-  LoadRuleDocument(LoadYamlFile(path, diags), path, params, rule, diags);
+void LoadRule(const std::string& path, const std::map<std::string, ParamSpec>& params,
+              const std::vector<DefinitionSpec>& definitions, RuleSpec& rule, Diagnostics& diags) {
+  LoadRuleDocument(LoadYamlFile(path, diags), path, params, definitions, rule, diags);
 }
 
 std::string ReadFile(const fs::path& p) {
@@ -347,15 +436,19 @@ Result<std::shared_ptr<const RuleSources>> LoadRuleSources(const std::string& di
     LoadParamFile(p.string(), out->params, diags);
     digest_input += p.lexically_relative(root).string() + '\0' + ReadFile(p) + '\0';
   }
+  for (const auto& p : SortedYaml(root / "definitions")) {
+    LoadDefinitionFile(p.string(), out->params, out->definitions, diags);
+    digest_input += p.lexically_relative(root).string() + '\0' + ReadFile(p) + '\0';
+  }
   std::vector<fs::path> rule_dirs;
   for (const auto& e : fs::directory_iterator(root)) {
-    if (e.is_directory() && e.path().filename() != "params" && fs::exists(e.path() / "rule.yaml")) rule_dirs.push_back(e.path());
+    if (e.is_directory() && fs::exists(e.path() / "rule.yaml")) rule_dirs.push_back(e.path());
   }
   std::sort(rule_dirs.begin(), rule_dirs.end());
   std::set<std::string> services;
   for (const auto& d : rule_dirs) {
     RuleSpec rule;
-    LoadRule((d / "rule.yaml").string(), out->params, rule, diags);
+    LoadRule((d / "rule.yaml").string(), out->params, out->definitions, rule, diags);
     for (const auto& f : SortedYaml(d)) digest_input += f.lexically_relative(root).string() + '\0' + ReadFile(f) + '\0';
     if (!rule.service.empty() && !services.insert(rule.service).second) {
       diags.Error({rule.file, 1, 1}, "service '" + rule.service + "' is defined twice");
@@ -370,25 +463,30 @@ Result<std::shared_ptr<const RuleSources>> LoadRuleSources(const std::string& di
   return std::shared_ptr<const RuleSources>(std::move(out));
 }
 
+namespace {
+void CheckOneRule(const std::string& rule_file, const fs::path& rules_root, Diagnostics& diags) {
+  std::map<std::string, ParamSpec> params;
+  std::vector<DefinitionSpec> definitions;
+  for (const auto& f : SortedYaml(rules_root / "params")) LoadParamFile(f.string(), params, diags);
+  for (const auto& f : SortedYaml(rules_root / "definitions")) LoadDefinitionFile(f.string(), params, definitions, diags);
+  RuleSpec rule;
+  LoadRule(rule_file, params, definitions, rule, diags);
+}
+}  // namespace
+
 Status CheckRulePaths(const std::vector<std::string>& paths, Diagnostics& diags) {
   for (const auto& p : paths) {
     fs::path path(p);
     std::error_code ec;
     if (fs::is_directory(path, ec)) {
       if (fs::exists(path / "rule.yaml")) {
-        // A single service folder: its parent holds params/.
-        std::map<std::string, ParamSpec> params;
-        for (const auto& f : SortedYaml(path.parent_path() / "params")) LoadParamFile(f.string(), params, diags);
-        RuleSpec rule;
-        LoadRule((path / "rule.yaml").string(), params, rule, diags);
+        // A single service folder: its parent holds params/ and definitions/.
+        CheckOneRule((path / "rule.yaml").string(), path.parent_path(), diags);
       } else {
         (void)LoadRuleSources(p, diags);
       }
     } else if (fs::exists(path, ec)) {
-      std::map<std::string, ParamSpec> params;
-      for (const auto& f : SortedYaml(path.parent_path().parent_path() / "params")) LoadParamFile(f.string(), params, diags);
-      RuleSpec rule;
-      LoadRule(p, params, rule, diags);
+      CheckOneRule(p, path.parent_path().parent_path(), diags);
     } else {
       diags.Error({p, 0, 0}, "no such file or directory");
     }
@@ -398,7 +496,7 @@ Status CheckRulePaths(const std::vector<std::string>& paths, Diagnostics& diags)
 
 Status CheckRuleText(const std::string& text, const std::string& file, Diagnostics& diags) {
   RuleSpec rule;
-  LoadRuleDocument(ParseYaml(text, file, diags), file, {}, rule, diags);
+  LoadRuleDocument(ParseYaml(text, file, diags), file, {}, {}, rule, diags);
   return diags.has_errors() ? Status::Invalid("rule errors") : Status::Ok();
 }
 

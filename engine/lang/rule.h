@@ -34,8 +34,10 @@ struct CheckedExpr {
 
 struct ParamValue {
   Date from;
-  nlohmann::json value;
-  std::string source;  // the legal source of this value
+  nlohmann::json value;     // a scalar, or for tables an object {"2": 4066, "3": 5245, ...}
+  std::string source;       // the legal source of this value
+  bool provisional = false; // the source could not confirm the value
+  std::optional<nlohmann::json> per_extra;  // tables: added per key above the largest key
 };
 
 struct ParamSpec {
@@ -80,9 +82,20 @@ struct RuleSpec {
   std::map<std::string, MessageTemplate> messages;  // by language; "fi" always present
 };
 
+// A named definition shared by rules (rules/definitions/*.yaml): name(person) -> value.
+struct DefinitionSpec {
+  std::string name;
+  std::string description;
+  std::string argument;  // the name its body uses for the person
+  Type result;
+  CheckedExpr body;
+  std::string file;
+};
+
 struct RuleSources {
   std::string directory;
   std::map<std::string, ParamSpec> params;
+  std::vector<DefinitionSpec> definitions;  // in dependency order: each may call earlier ones
   std::vector<RuleSpec> rules;
   std::string revision;  // SHA-256 over every file's path and content
 };
