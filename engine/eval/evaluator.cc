@@ -119,6 +119,17 @@ Evaluator::Evaluator(const RuleSet& rules, const Population& population, Date to
   for (const auto& d : rules.definitions()) max_slots = std::max(max_slots, d.slots);
   slots_.assign(static_cast<size_t>(max_slots), Value{});
   scratch_.reserve(1024);
+  // Constant subtrees: computed once here, for this date and these parameters.
+  folded_.resize(rules.expressions().size());
+  folding_ = true;
+  for (const CompiledExpr* e : rules.expressions()) {
+    auto& cache = folded_[e->id];
+    cache.resize(e->nodes.size());
+    for (size_t i = 0; i < e->nodes.size(); ++i) {
+      if (e->nodes[i].folded) cache[i] = Eval(*e, static_cast<int32_t>(i));
+    }
+  }
+  folding_ = false;
 }
 
 size_t Evaluator::ListSize(const Value& l) const {
@@ -298,6 +309,7 @@ Evaluator::Value Evaluator::EvalMacro(const CompiledExpr& e, const Node& n) {
 
 Evaluator::Value Evaluator::Eval(const CompiledExpr& e, int32_t idx) {
   const Node& n = e.nodes[static_cast<size_t>(idx)];
+  if (n.folded && !folding_) return folded_[e.id][static_cast<size_t>(idx)];
   auto unknown = [&]() { return Value{VK::kUnknown, ListOf::kConst, n.path, 0}; };
   auto boolean = [](bool b) { return Value{VK::kBool, ListOf::kConst, 0, b ? 1 : 0}; };
   auto integer = [](int64_t v) { return Value{VK::kInt, ListOf::kConst, 0, v}; };

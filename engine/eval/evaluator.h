@@ -113,6 +113,8 @@ class Evaluator {
   std::vector<Value> slots_;
   std::vector<Value> scratch_;        // filter/map results; reused, so no allocation per resident
   const std::string* inner_missing_ = nullptr;  // set when a definition's result is unknown
+  std::vector<std::vector<Value>> folded_;      // by expression id, node: constant subtrees
+  bool folding_ = false;                        // true while folded_ is being computed
 };
 
 }  // namespace ennakko

@@ -128,3 +128,22 @@ TEST_CASE("parameter values in force are reported with their legal source", "[ev
   }
   CHECK(found);
 }
+
+TEST_CASE("subtrees that depend only on today and parameters are folded", "[eval]") {
+  auto rules = ShippedRules();
+  const CompiledExpr& applies = rules->rules()[0].applies_to;
+  // year(subject.birth_date) == year(today) - params.preschool_age: the right side is folded,
+  // the left side reads the resident and is not.
+  int folded = 0;
+  for (const auto& n : applies.nodes) {
+    if (n.folded) {
+      ++folded;
+      CHECK(n.op != Op::kField);
+      CHECK(n.op != Op::kEq);
+    }
+  }
+  CHECK(folded == 2);  // year(today) and the subtraction
+  City city;
+  Evaluator ev(*rules, city.pop, *Date::Parse("2026-11-22"));
+  CHECK(ev.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(3))));
+}

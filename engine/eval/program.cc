@@ -24,7 +24,40 @@ class Compiler {
       Node copy = out.nodes[static_cast<size_t>(root)];
       out.nodes.push_back(copy);
     }
+    MarkFolded(out);
     return Status::Ok();
+  }
+
+  // Children are emitted before their parents, so one forward pass finds the constant subtrees.
+  static void MarkFolded(CompiledExpr& out) {
+    std::vector<bool> constant(out.nodes.size(), false);
+    for (size_t i = 0; i < out.nodes.size(); ++i) {
+      Node& n = out.nodes[i];
+      bool leaf = false, pure = true;
+      switch (n.op) {
+        case Op::kConstBool: case Op::kConstInt: case Op::kConstDecimal: case Op::kConstNull:
+        case Op::kConstString: case Op::kConstDate: case Op::kToday: case Op::kParam:
+          leaf = true;
+          break;
+        case Op::kSubject: case Op::kSlot: case Op::kField: case Op::kConstList: case Op::kIn:
+        case Op::kExists: case Op::kAll: case Op::kCount: case Op::kFilter: case Op::kMap:
+        case Op::kSum: case Op::kMin: case Op::kMax: case Op::kDefinition:
+          pure = false;
+          break;
+        default:
+          break;
+      }
+      if (leaf) {
+        constant[i] = true;
+        continue;
+      }
+      bool all = pure;
+      for (int32_t c : {n.a, n.b, n.c}) {
+        if (c >= 0 && !constant[static_cast<size_t>(c)]) all = false;
+      }
+      constant[i] = all;
+      n.folded = all;
+    }
   }
 
  private:
@@ -211,6 +244,21 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::shared_ptr<const Ru
     out.slots = src.check.slots;
     return Status::Ok();
   };
+  // Ids are assigned once every expression has its final address (after the vectors are filled).
+  auto assign_ids = [&]() {
+    uint32_t next = 0;
+    auto add = [&](CompiledExpr& e) {
+      e.id = next++;
+      set->expressions_.push_back(&e);
+    };
+    for (auto& d : set->definitions_) add(d);
+    for (auto& r : set->rules_) {
+      add(r.applies_to);
+      for (auto& c : r.clauses) add(c);
+      add(r.offer_to);
+      add(r.period);
+    }
+  };
   for (const auto& def : sources->definitions) {
     set->definitions_.emplace_back();
     ENNAKKO_RETURN_IF_ERROR(compile(def.body, set->definitions_.back()));
@@ -235,6 +283,7 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::shared_ptr<const Ru
     }
     set->rules_.push_back(std::move(r));
   }
+  assign_ids();
   return std::shared_ptr<const RuleSet>(std::move(set));
 }
 

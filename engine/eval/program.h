@@ -41,6 +41,9 @@ struct Node {
   int32_t a = -1, b = -1, c = -1;  // child node indexes
   int64_t imm = 0;
   uint32_t path = 0;  // index into CompiledExpr::paths: what is missing when this is unknown
+  // A subtree that depends only on literals, today and parameters (e.g. `year(today) - 6`): the
+  // evaluator computes it once per evaluation date instead of once per resident.
+  bool folded = false;
 };
 
 struct CompiledExpr {
@@ -49,6 +52,7 @@ struct CompiledExpr {
   std::vector<std::string> paths;   // source text of fact accesses, for "missing: ..." reasons
   std::string text;
   int slots = 0;
+  uint32_t id = 0;  // unique within its RuleSet: indexes per-expression evaluator state
   bool empty() const { return nodes.empty(); }
 };
 
@@ -74,6 +78,8 @@ class RuleSet {
   const std::vector<std::string>& param_names() const { return param_names_; }
   // Compiled named definitions, by index (kDefinition imm); slot 0 holds the argument.
   const std::vector<CompiledExpr>& definitions() const { return definitions_; }
+  // Every compiled expression of the set (rules' and definitions'), by id.
+  const std::vector<const CompiledExpr*>& expressions() const { return expressions_; }
 
  private:
   std::shared_ptr<const RuleSources> sources_;
@@ -81,6 +87,7 @@ class RuleSet {
   std::vector<std::string> literals_;
   std::vector<std::string> param_names_;
   std::vector<CompiledExpr> definitions_;
+  std::vector<const CompiledExpr*> expressions_;
 };
 
 }  // namespace ennakko
