@@ -52,21 +52,20 @@ int AgeAt(Date birth, Date at) {
   return years;
 }
 
-Date Clock::Today() const {
-  // Europe/Helsinki without a tz database: EET (UTC+2), EEST (UTC+3) from the last Sunday of
-  // March 01:00 UTC to the last Sunday of October 01:00 UTC (EU rule since 1996).
-  auto now = Now();
-  auto utc_days = chr::floor<chr::days>(now);
-  chr::year_month_day ymd{utc_days};
+chr::hours HelsinkiOffset(chr::system_clock::time_point now) {
+  chr::year_month_day ymd{chr::floor<chr::days>(now)};
   auto last_sunday = [&](unsigned month) {
     chr::sys_days last{ymd.year() / chr::month{month} / chr::last};
-    chr::weekday wd{last};
-    return last - (wd - chr::Sunday);
+    return last - (chr::weekday{last} - chr::Sunday);
   };
-  auto dst_start = last_sunday(3) + chr::hours{1};
-  auto dst_end = last_sunday(10) + chr::hours{1};
-  auto offset = (now >= dst_start && now < dst_end) ? chr::hours{3} : chr::hours{2};
-  auto local_days = chr::floor<chr::days>(now + offset);
+  auto start = last_sunday(3) + chr::hours{1};
+  auto end = last_sunday(10) + chr::hours{1};
+  return (now >= start && now < end) ? chr::hours{3} : chr::hours{2};
+}
+
+Date Clock::Today() const {
+  auto now = Now();
+  auto local_days = chr::floor<chr::days>(now + HelsinkiOffset(now));
   return Date{static_cast<int32_t>(local_days.time_since_epoch().count())};
 }
 

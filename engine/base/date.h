@@ -59,6 +59,10 @@ class FakeClock final : public Clock {
   std::chrono::system_clock::time_point now_;
 };
 
+// Helsinki's UTC offset at `utc`: EET +2, EEST +3 from the last Sunday of March 01:00 UTC to the
+// last Sunday of October 01:00 UTC (the EU rule since 1996; g++ 12 has no std::chrono time zones).
+std::chrono::hours HelsinkiOffset(std::chrono::system_clock::time_point utc);
+
 // RFC 3339 UTC timestamp with milliseconds, e.g. 2026-11-22T08:00:00.123Z.
 std::string FormatTimestamp(std::chrono::system_clock::time_point t);
 

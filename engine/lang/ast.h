@@ -141,6 +141,7 @@ struct Expr {
   Literal literal;
   std::vector<std::unique_ptr<Expr>> args;
   bool has_receiver = false;
+  int height = 1;  // levels of the tree below and including this node (bounded by the parser)
 
   // Filled by the checker.
   Type type;

@@ -1,5 +1,6 @@
 #include "engine/lang/parser.h"
 
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <climits>
@@ -137,6 +138,25 @@ class Parser {
     return false;
   }
 
+  // Sets `n`'s height from its children and refuses trees taller than the limit.
+  Ptr Sealed(Ptr n) {
+    if (!n) return n;
+    int h = 0;
+    for (const auto& c : n->args) {
+      if (c) h = std::max(h, c->height);
+    }
+    n->height = h + 1;
+    if (n->height > limits_.max_depth) {
+      TooDeepError(n->offset);
+      return nullptr;
+    }
+    return n;
+  }
+
+  void TooDeepError(size_t offset) {
+    Fail(offset, "expression nested deeper than the limit of " + std::to_string(limits_.max_depth));
+  }
+
   Ptr Node(ExprKind kind, size_t offset, std::string name = {}) {
     auto e = std::make_unique<Expr>();
     e->kind = kind;
@@ -154,7 +174,7 @@ class Parser {
   // Refuses nesting beyond the limit, so hostile input cannot exhaust the stack.
   bool TooDeep(size_t offset) {
     if (depth_ <= limits_.max_depth) return false;
-    Fail(offset, "expression nested deeper than the limit of " + std::to_string(limits_.max_depth));
+    TooDeepError(offset);
     return true;
   }
 
@@ -173,7 +193,7 @@ class Parser {
     n->args.push_back(std::move(cond));
     n->args.push_back(std::move(a));
     n->args.push_back(std::move(b));
-    return n;
+    return Sealed(std::move(n));
   }
 
   // Precedence climbing over the binary operators.
@@ -203,7 +223,8 @@ class Parser {
       auto n = Node(ExprKind::kBinary, op.offset, op.text);
       n->args.push_back(std::move(lhs));
       n->args.push_back(std::move(rhs));
-      lhs = std::move(n);
+      lhs = Sealed(std::move(n));
+      if (!lhs) return nullptr;
     }
     return lhs;
   }
@@ -218,7 +239,7 @@ class Parser {
       if (failed_) return nullptr;
       auto n = Node(ExprKind::kUnary, op.offset, op.text);
       n->args.push_back(std::move(operand));
-      return n;
+      return Sealed(std::move(n));
     }
     return Postfix();
   }
@@ -252,7 +273,8 @@ class Parser {
         auto idx = Node(ExprKind::kIndex, off, "[]");
         idx->args.push_back(std::move(e));
         idx->args.push_back(std::move(key));
-        e = std::move(idx);
+        e = Sealed(std::move(idx));
+        if (!e) return nullptr;
         continue;
       }
       Advance();
@@ -268,12 +290,14 @@ class Parser {
         call->has_receiver = true;
         call->args.push_back(std::move(e));
         for (auto& a : Arguments(")")) call->args.push_back(std::move(a));
-        e = std::move(call);
+        if (failed_) return nullptr;
+        e = Sealed(std::move(call));
       } else {
         auto sel = Node(ExprKind::kSelect, name.offset, name.text);
         sel->args.push_back(std::move(e));
-        e = std::move(sel);
+        e = Sealed(std::move(sel));
       }
+      if (!e) return nullptr;
     }
     return e;
   }
@@ -331,7 +355,8 @@ class Parser {
           Advance();
           auto call = Node(ExprKind::kCall, t.offset, t.text);
           call->args = Arguments(")");
-          return call;
+          if (failed_) return nullptr;
+          return Sealed(std::move(call));
         }
         return Node(ExprKind::kIdent, t.offset, t.text);
       }
@@ -347,7 +372,8 @@ class Parser {
           Advance();
           auto list = Node(ExprKind::kList, t.offset, "[]");
           list->args = Arguments("]");
-          return list;
+          if (failed_) return nullptr;
+          return Sealed(std::move(list));
         }
         Fail(t.offset, "unexpected '" + t.text + "'");
         return nullptr;

@@ -18,7 +18,10 @@ namespace ennakko {
 
 struct ParseLimits {
   size_t max_length = 16 * 1024;  // bytes of expression text
-  int max_depth = 64;             // nesting of sub-expressions
+  // Height of the syntax tree. Every later stage (checker, compiler, evaluator) recurses over the
+  // tree, so this bounds their stack use too; left-leaning chains (a + b + c ..., a.b.c ...)
+  // count as deep as they are.
+  int max_depth = 128;
 };
 
 struct ParseError {

@@ -57,10 +57,18 @@ TEST_CASE("absurdly deep or long expressions are refused, not overflowing the st
   std::string nots(100000, '!');
   r = ParseExpression(nots + "a", {.max_length = 1 << 20, .max_depth = 64});
   CHECK_FALSE(r.expr);
-  std::string chain = "a";
-  for (int i = 0; i < 5000; ++i) chain += " && a";
-  r = ParseExpression(chain, {.max_length = 1 << 20, .max_depth = 64});
-  CHECK(r.expr);  // long flat chains are fine: they do not nest on the right
+  // Left-leaning chains are as deep as they are long: every later stage recurses over the tree.
+  for (const char* link : {" && a", " + 1", ".b", ".f()", "[1]"}) {
+    std::string chain = "a";
+    for (int i = 0; i < 5000; ++i) chain += link;
+    r = ParseExpression(chain, {.max_length = 1 << 20, .max_depth = 64});
+    INFO(link);
+    CHECK_FALSE(r.expr);
+    CHECK(r.error.message == "expression nested deeper than the limit of 64");
+  }
+  std::string ok = "a";
+  for (int i = 0; i < 60; ++i) ok += " && a";
+  CHECK(ParseExpression(ok, {.max_length = 1 << 20, .max_depth = 64}).expr);
   r = ParseExpression(std::string(20000, 'a'));
   CHECK_FALSE(r.expr);
   CHECK(r.error.message.find("over the limit") != std::string::npos);

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 
@@ -261,27 +260,33 @@ void LoadMessages(const std::string& path, RuleSpec& rule, Diagnostics& diags) {
   auto doc = LoadYamlFile(path, diags);
   if (!doc.ok()) return;
   if (!Schema("messages").Validate(*doc, diags)) return;
-  static const std::regex kPlaceholder(R"(\{\{\s*([A-Za-z0-9_]*)\s*\}\})");
   const auto& known = MessagePlaceholders();
   for (const auto& [lang, m] : doc->json().items()) {
     for (const char* part : {"title", "body"}) {
       std::string ptr = "/" + lang + "/" + part;
       std::string text = m[part].get<std::string>();
       ScalarSource src = doc->Scalar(ptr);
-      for (auto it = std::sregex_iterator(text.begin(), text.end(), kPlaceholder); it != std::sregex_iterator(); ++it) {
-        std::string name = (*it)[1].str();
+      // A plain scanner (linear, no recursion) for {{ name }}; at most 20 reports per part.
+      int reported = 0;
+      for (size_t open = text.find("{{"); open != std::string::npos && reported < 20; open = text.find("{{", open + 2)) {
+        size_t close = text.find("}}", open + 2);
+        if (close == std::string::npos) {
+          diags.Error(doc->At(ptr), "unclosed {{ in " + lang + " " + part, "write placeholders as {{name}}");
+          break;
+        }
+        std::string name = text.substr(open + 2, close - open - 2);
+        size_t b = name.find_first_not_of(' '), e = name.find_last_not_of(' ');
+        name = b == std::string::npos ? "" : name.substr(b, e - b + 1);
         if (std::find(known.begin(), known.end(), name) == known.end()) {
           // Locate the placeholder in the raw source when the text maps one to one.
-          size_t raw = src.text.find(it->str());
+          size_t raw = src.text.find(text.substr(open, close + 2 - open));
           SourceLocation loc = raw == std::string::npos ? doc->At(ptr) : src.LocationOf(raw);
           std::string list;
           for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
-          diags.Error(loc, "unknown placeholder {{" + name + "}} in " + lang + " " + part,
+          diags.Error(loc, "unknown placeholder {{" + name.substr(0, 64) + "}} in " + lang + " " + part,
                       "placeholders: " + list);
+          ++reported;
         }
-      }
-      if (text.find("{{") != std::string::npos && std::count(text.begin(), text.end(), '{') != std::count(text.begin(), text.end(), '}')) {
-        diags.Error(doc->At(ptr), "unbalanced braces in " + lang + " " + part, "write placeholders as {{name}}");
       }
     }
     rule.messages[lang] = {m["title"].get<std::string>(), m["body"].get<std::string>()};
@@ -348,6 +353,36 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
   rule.permission_purpose = Str(j, "/permission/purpose");
   rule.permission_reference = Str(j, "/permission/reference");
   rule.obligation_statute = Str(j, "/obligation/statute");
+  if (const auto* refs = At(j, "/legal_references"); refs && refs->is_array()) {
+    for (const auto& r : *refs) {
+      if (r.is_string()) rule.legal_references.push_back(r.get<std::string>());
+    }
+  }
+  rule.deployment_decision = Str(j, "/deployment_decision/reference");
+  rule.deployment_decision_date = Str(j, "/deployment_decision/date");
+  if (!rule.deployment_decision_date.empty() && !Date::Parse(rule.deployment_decision_date)) {
+    diags.Error(doc->At("/deployment_decision/date"), "not a valid date", "write YYYY-MM-DD");
+  }
+  if (IsStr(j, "/trigger/schedule")) {
+    rule.schedule_text = Str(j, "/trigger/schedule");
+    std::string error;
+    rule.schedule = Schedule::Parse(rule.schedule_text, &error);
+    if (!rule.schedule) {
+      diags.Error(doc->At("/trigger/schedule"), "invalid schedule: " + error,
+                  "daily HH:MM | weekly MON HH:MM | monthly DD HH:MM | yearly MM-DD HH:MM");
+    }
+  }
+  if (const auto* changes = At(j, "/trigger/on_change"); changes && changes->is_array()) {
+    for (size_t idx = 0; idx < changes->size(); ++idx) {
+      if (!(*changes)[idx].is_string()) continue;
+      std::string fact = (*changes)[idx].get<std::string>();
+      if (!FindField(TypeKind::kPerson, fact.rfind("subject.", 0) == 0 ? fact.substr(8) : "")) {
+        diags.Error(doc->At(fmt::format("/trigger/on_change/{}", idx)), "unknown fact '" + fact + "'");
+        continue;
+      }
+      rule.on_change.push_back(fact);
+    }
+  }
   rule.resident_minutes_saved = Int(j, "/benefit/resident_minutes_saved");
   rule.city_eur_saved = Int(j, "/benefit/city_eur_saved");
   if (rule.permission_basis == "consent") {
@@ -379,14 +414,29 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
                     "e.g. year(today)");
       }
     }
+    auto days = [](const std::string& d) { return d.empty() ? 0 : std::atoi(d.c_str()); };
+    rule.reply_within_days = days(Str(j, "/offer/reply_within"));
+    if (const auto* rem = At(j, "/offer/remind_after"); rem && rem->is_array()) {
+      for (const auto& r : *rem) {
+        if (r.is_string()) rule.remind_after_days.push_back(days(r.get<std::string>()));
+      }
+    }
     if (const auto* ch = At(j, "/offer/channels"); ch && ch->is_array()) {
       for (const auto& c : *ch) {
         if (c.is_string()) rule.channels.push_back(c.get<std::string>());
       }
     }
     if (IsStr(j, "/offer/messages")) {
-      fs::path messages = fs::path(path).parent_path() / Str(j, "/offer/messages");
-      LoadMessages(messages.string(), rule, diags);
+      // The messages live beside the rule: a plain relative name, no way out of its folder.
+      fs::path name = Str(j, "/offer/messages");
+      bool inside = !name.empty() && name.is_relative();
+      for (const auto& part : name) inside = inside && part != "..";
+      if (!inside) {
+        diags.Error(doc->At("/offer/messages"), "the messages file must be a relative path inside the rule's folder",
+                    "e.g. messages: messages.yaml");
+      } else {
+        LoadMessages((fs::path(path).parent_path() / name).string(), rule, diags);
+      }
     }
   }
   if (At(j, "/data_held/facts")) {

@@ -21,6 +21,7 @@
 #include "engine/lang/ast.h"
 #include "engine/lang/checker.h"
 #include "engine/lang/diagnostics.h"
+#include "engine/lang/schedule.h"
 #include "engine/lang/yaml_source.h"
 
 namespace ennakko {
@@ -70,6 +71,12 @@ struct RuleSpec {
   std::string permission_purpose;
   std::string permission_reference;
   std::string obligation_statute;
+  std::vector<std::string> legal_references;
+  std::string deployment_decision;       // reference (required for mode automatic)
+  std::string deployment_decision_date;
+  std::optional<Schedule> schedule;      // trigger.schedule: offers are queued at these times
+  std::string schedule_text;
+  std::vector<std::string> on_change;    // trigger.on_change: "subject.municipality", ...
   CheckedExpr applies_to;
   std::vector<CheckedExpr> eligibility;  // the top-level && clauses of `when`, each explainable
   int resident_minutes_saved = 0;
@@ -79,6 +86,8 @@ struct RuleSpec {
   CheckedExpr offer_to;
   CheckedExpr period;
   std::vector<std::string> channels;
+  int reply_within_days = 0;              // 0: no deadline
+  std::vector<int> remind_after_days;
   std::map<std::string, MessageTemplate> messages;  // by language; "fi" always present
 };
 

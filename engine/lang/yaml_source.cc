@@ -1,6 +1,7 @@
 #include "engine/lang/yaml_source.h"
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -32,8 +33,29 @@ nlohmann::json ResolvePlain(const std::string& s) {
   return s;
 }
 
+// Bounds on what a document may expand to. Aliases make a small file a huge (or, with a
+// self-reference, infinite) tree; rule and config files are small and shallow.
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxNodes = 200000;
+
+struct ConvertState {
+  size_t nodes = 0;
+  bool refused = false;
+};
+
 void Convert(const YAML::Node& node, const std::string& file, const std::string& pointer,
-             nlohmann::json& out, std::map<std::string, SourceLocation>& locs, Diagnostics& diags) {
+             nlohmann::json& out, std::map<std::string, SourceLocation>& locs, Diagnostics& diags,
+             ConvertState& state, int depth) {
+  if (state.refused) return;
+  if (depth > kMaxDepth || ++state.nodes > kMaxNodes) {
+    state.refused = true;
+    diags.Error(Loc(file, node.Mark()),
+                depth > kMaxDepth ? "document nested deeper than " + std::to_string(kMaxDepth) + " levels"
+                                  : "document has more than " + std::to_string(kMaxNodes) + " nodes",
+                "aliases (*name) that repeat or refer to themselves expand without bound");
+    out = nullptr;
+    return;
+  }
   locs[pointer] = Loc(file, node.Mark());
   switch (node.Type()) {
     case YAML::NodeType::Null:
@@ -48,7 +70,7 @@ void Convert(const YAML::Node& node, const std::string& file, const std::string&
       size_t i = 0;
       for (const auto& item : node) {
         nlohmann::json child;
-        Convert(item, file, pointer + "/" + std::to_string(i++), child, locs, diags);
+        Convert(item, file, pointer + "/" + std::to_string(i++), child, locs, diags, state, depth + 1);
         out.push_back(std::move(child));
       }
       break;
@@ -68,7 +90,7 @@ void Convert(const YAML::Node& node, const std::string& file, const std::string&
         }
         nlohmann::json child;
         std::string child_ptr = pointer + "/" + JsonPointerEscape(key);
-        Convert(kv.second, file, child_ptr, child, locs, diags);
+        Convert(kv.second, file, child_ptr, child, locs, diags, state, depth + 1);
         // The key's own position is the better place to point at for the entry.
         locs[child_ptr + "#key"] = Loc(file, kv.first.Mark());
         out[key] = std::move(child);
@@ -76,6 +98,29 @@ void Convert(const YAML::Node& node, const std::string& file, const std::string&
       break;
     }
   }
+}
+
+// The offset of the first byte that is not well-formed UTF-8 (overlongs, surrogates and code
+// points past U+10FFFF included), or npos. Later stages assume valid UTF-8.
+size_t FirstInvalidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    unsigned char c = static_cast<unsigned char>(s[i]);
+    size_t len = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xE ? 3 : (c >> 3) == 0x1E ? 4 : 0;
+    if (len == 0 || i + len > s.size()) return i;
+    uint32_t cp = len == 1 ? c : len == 2 ? (c & 0x1F) : len == 3 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k < len; ++k) {
+      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return i;
+      cp = (cp << 6) | (cc & 0x3F);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return i;
+    }
+    i += len;
+  }
+  return std::string_view::npos;
 }
 
 size_t Indent(const std::string& line) {
@@ -175,6 +220,19 @@ ScalarSource YamlDocument::Scalar(const std::string& pointer) const {
 Result<YamlDocument> ParseYaml(const std::string& text, const std::string& file, Diagnostics& diags) {
   YamlDocument doc;
   doc.file_ = file;
+  if (size_t bad = FirstInvalidUtf8(text); bad != std::string_view::npos) {
+    int line = 1, col = 1;
+    for (size_t k = 0; k < bad; ++k) {
+      if (text[k] == '\n') {
+        ++line;
+        col = 1;
+      } else {
+        ++col;
+      }
+    }
+    diags.Error({file, line, col}, "the file is not valid UTF-8", "save it as UTF-8");
+    return Status::Invalid("invalid UTF-8 in " + file);
+  }
   std::istringstream in(text);
   for (std::string l; std::getline(in, l);) doc.lines_.push_back(l);
   YAML::Node root;
@@ -185,11 +243,24 @@ Result<YamlDocument> ParseYaml(const std::string& text, const std::string& file,
                 "check indentation and that strings with ':' or '#' are quoted");
     return Status::Invalid("YAML syntax error in " + file);
   }
-  Convert(root, file, "", doc.json_, doc.locations_, diags);
+  ConvertState state;
+  Convert(root, file, "", doc.json_, doc.locations_, diags, state, 0);
+  if (state.refused) return Status::Invalid("document too large or too deep: " + file);
   return doc;
 }
 
 Result<YamlDocument> LoadYamlFile(const std::string& path, Diagnostics& diags) {
+  // Only regular files of a sane size: a path such as /dev/zero would never end.
+  constexpr std::uintmax_t kMaxBytes = 4u << 20;
+  std::error_code ec;
+  if (!std::filesystem::is_regular_file(path, ec)) {
+    diags.Error({path, 0, 0}, "not a readable regular file");
+    return Status::NotFound("cannot read " + path);
+  }
+  if (std::filesystem::file_size(path, ec) > kMaxBytes) {
+    diags.Error({path, 0, 0}, "file is larger than 4 MiB");
+    return Status::Invalid("file too large: " + path);
+  }
   std::ifstream f(path, std::ios::binary);
   if (!f) {
     diags.Error({path, 0, 0}, "cannot read file");
