@@ -251,11 +251,15 @@ void Daemon::Loop() {
   auto started = std::chrono::steady_clock::now();
   bool reported_idle = false;
   bool polled_once = false;
+  auto last_schedule_check = std::chrono::steady_clock::time_point{};
   while (!wake_.stop) {
     auto now = std::chrono::steady_clock::now();
     if (wake_.reload.exchange(false)) {
       std::string before = rules_->revision();
       ReloadRules("reload");
+      // Make the reload's audit event (rules.loaded / rules.rejected) durable now: a rejected
+      // reload triggers no pass, so it would otherwise wait for the next pass or send.
+      SaveAuditHead();
       evaluate = evaluate || rules_->revision() != before;
     }
     if (now - last_poll >= std::chrono::seconds(config_.population_poll_every_seconds)) {
@@ -281,10 +285,35 @@ void Daemon::Loop() {
         spdlog::error("population: poll failed: {}", polled.status().ToString());
       }
     }
-    if (evaluate || now - last_eval >= std::chrono::seconds(config_.evaluate_every_seconds)) {
+    // A scheduled rule whose moment has come triggers a pass (checked every 30 s).
+    if (!evaluate && now - last_schedule_check >= std::chrono::seconds(30)) {
+      last_schedule_check = now;
+      RuleSchedules schedules(*db_, clock_);
+      for (const auto& r : rules_->rules()) {
+        auto due = schedules.Due(*r.spec);
+        evaluate = evaluate || (due.ok() && *due);
+      }
+    }
+        if (evaluate || now - last_eval >= std::chrono::seconds(config_.evaluate_every_seconds)) {
       evaluate = false;
       last_eval = now;
-      auto pass = RunEvaluationPass(*db_, *rules_, clock_, *audit_, *pseudonyms_);
+      // Rules with a trigger.schedule queue their offers only when a scheduled moment has passed.
+      RuleSchedules schedules(*db_, clock_);
+      std::vector<std::string> due_services;
+      for (const auto& r : rules_->rules()) {
+        auto due = schedules.Due(*r.spec);
+        if (due.ok() && *due) due_services.push_back(r.spec->service);
+      }
+      PassOptions options;
+      options.due = [&](const RuleSpec& spec) {
+        return std::find(due_services.begin(), due_services.end(), spec.service) != due_services.end();
+      };
+      auto pass = RunEvaluationPass(*db_, *rules_, clock_, *audit_, *pseudonyms_, options);
+      if (pass.ok() && !due_services.empty()) {
+        Status marked = schedules.MarkRun(due_services);
+        if (!marked.ok()) spdlog::error("rules: could not record the scheduled run: {}", marked.ToString());
+        for (const auto& s : due_services) spdlog::info("rules: scheduled run of {} done", s);
+      }
       if (pass.ok()) {
         std::string verdicts;
         for (const auto& [v, n] : pass->by_verdict) verdicts += (verdicts.empty() ? "" : ", ") + v + " " + std::to_string(n);

@@ -59,7 +59,7 @@ Result<Population> LoadPopulation(Db& db, Date today) {
 }
 
 Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& clock, AuditLog& audit,
-                                    const Pseudonymizer& pseudonyms) {
+                                    const Pseudonymizer& pseudonyms, const PassOptions& options) {
   PassStats stats;
   Date today = clock.Today();
   auto t0 = std::chrono::steady_clock::now();
@@ -118,12 +118,16 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
     stats.by_verdict[VerdictName(d.verdict)]++;
     nlohmann::json reasons = d.reasons;
     std::string reasons_text = reasons.dump();
+    // A rule with a schedule queues its offers only on a due pass; without one, at once.
+    bool queue_now = spec.mode == "offer" && spec.has_offer && (!spec.schedule || (options.due && options.due(spec)));
     existing->Bind(1, spec.service).Bind(2, subject_id).Bind(3, d.period);
     bool same = false;
+    int64_t decision_id = 0;
     std::string previous_verdict;
     auto row = existing->Step();
     if (!row.ok()) return row.status();
     if (*row) {
+      decision_id = existing->Int(0);
       previous_verdict = existing->Text(1);
       same = previous_verdict == VerdictName(d.verdict) && existing->Text(2) == TriName(d.conditions[kDataHeld]) &&
              existing->Text(3) == TriName(d.conditions[kPermission]) &&
@@ -132,14 +136,38 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
              existing->Text(6) == TriName(d.conditions[kBenefit]) && existing->Text(7) == reasons_text;
     }
     existing->Reset();
-    if (same) continue;
+    auto enqueue_offers = [&](const std::string& subject_code, const std::string& subject_p) -> Status {
+      for (PersonIndex r : d.recipients) {
+        int64_t recipient_id = pop->store_id(r);
+        auto [code, lang] = lookup(recipient_id);
+        NewOffer offer{spec.service, subject_id, recipient_id, d.period, decision_id, lang.empty() ? "fi" : lang,
+                       OfferKey(spec.service, subject_code, code, d.period)};
+        auto id = outbox.Enqueue(offer);
+        if (!id.ok()) return id.status();
+        if (*id == 0) continue;  // this offer already exists: never twice
+        ++stats.offers_queued;
+        ENNAKKO_RETURN_IF_ERROR(audit.Append("offer.queued", {{"offer", *id}, {"service", spec.service},
+                                                              {"subject", subject_p}, {"recipient", pseudonyms.Of(code)},
+                                                              {"period", d.period}, {"language", offer.language},
+                                                              {"decision", decision_id}}));
+      }
+      return Status::Ok();
+    };
+    if (same) {
+      // Unchanged: nothing to record; a scheduled rule's due pass still queues what is eligible.
+      if (spec.schedule && queue_now && d.verdict == Verdict::kEligible) {
+        auto [subject_code, subject_lang] = lookup(subject_id);
+        ENNAKKO_RETURN_IF_ERROR(enqueue_offers(subject_code, pseudonyms.Of(subject_code)));
+      }
+      continue;
+    }
 
     upsert->Bind(1, spec.service).Bind(2, subject_id).Bind(3, d.period).Bind(4, VerdictName(d.verdict));
     for (int c = 0; c < kConditionCount; ++c) upsert->Bind(5 + c, TriName(d.conditions[static_cast<size_t>(c)]));
     upsert->Bind(10, reasons_text).Bind(11, rules.revision()).Bind(12, now);
     auto up = upsert->Step();
     if (!up.ok()) return up.status();
-    int64_t decision_id = upsert->Int(0);
+    decision_id = upsert->Int(0);
     upsert->Reset();
     ++stats.decisions_changed;
 
@@ -170,21 +198,7 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
       }
       continue;
     }
-    if (spec.mode != "offer" || !spec.has_offer) continue;
-    for (PersonIndex r : d.recipients) {
-      int64_t recipient_id = pop->store_id(r);
-      auto [code, lang] = lookup(recipient_id);
-      NewOffer offer{spec.service, subject_id, recipient_id, d.period, decision_id, lang.empty() ? "fi" : lang,
-                     OfferKey(spec.service, subject_code, code, d.period)};
-      auto id = outbox.Enqueue(offer);
-      if (!id.ok()) return id.status();
-      if (*id == 0) continue;  // this offer already exists: never twice
-      ++stats.offers_queued;
-      ENNAKKO_RETURN_IF_ERROR(audit.Append("offer.queued", {{"offer", *id}, {"service", spec.service},
-                                                            {"subject", subject_p}, {"recipient", pseudonyms.Of(code)},
-                                                            {"period", d.period}, {"language", offer.language},
-                                                            {"decision", decision_id}}));
-    }
+    if (queue_now) ENNAKKO_RETURN_IF_ERROR(enqueue_offers(subject_code, subject_p));
   }
   // Audit first, then commit: a crash in between re-runs the pass and audits again, which is
   // noisy but never leaves a recorded decision or queued offer without its audit event.
@@ -192,6 +206,36 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
   ENNAKKO_RETURN_IF_ERROR(tx.Commit());
   stats.record_seconds = Seconds(t0);
   return stats;
+}
+
+Result<bool> RuleSchedules::Due(const RuleSpec& rule) {
+  if (!rule.schedule) return false;
+  auto st = db_.Prepare("SELECT last_run FROM rule_runs WHERE service = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, rule.service);
+  auto row = st->Step();
+  if (!row.ok()) return row.status();
+  std::string now = FormatTimestamp(clock_.Now());
+  if (!*row) {
+    auto ins = db_.Prepare("INSERT INTO rule_runs (service, last_run) VALUES (?, ?)");
+    if (!ins.ok()) return ins.status();
+    ins->Bind(1, rule.service).Bind(2, now);
+    ENNAKKO_RETURN_IF_ERROR(ins->Run());
+    return false;
+  }
+  // Timestamps are RFC 3339 UTC with a fixed width, so text order is time order.
+  return FormatTimestamp(rule.schedule->LastDueAt(clock_.Now())) > st->Text(0);
+}
+
+Status RuleSchedules::MarkRun(const std::vector<std::string>& services) {
+  auto st = db_.Prepare("UPDATE rule_runs SET last_run = ? WHERE service = ?");
+  if (!st.ok()) return st.status();
+  std::string now = FormatTimestamp(clock_.Now());
+  for (const auto& s : services) {
+    st->Bind(1, now).Bind(2, s);
+    ENNAKKO_RETURN_IF_ERROR(st->Run());
+  }
+  return Status::Ok();
 }
 
 }  // namespace ennakko

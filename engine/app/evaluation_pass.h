@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -32,7 +33,30 @@ struct PassStats {
   double load_seconds = 0, evaluate_seconds = 0, record_seconds = 0;
 };
 
+struct PassOptions {
+  // For rules with a trigger.schedule: whether a scheduled run is due in this pass. Eligible
+  // decisions of a scheduled rule queue their offers only when it is (see RuleSchedules).
+  std::function<bool(const RuleSpec&)> due;
+};
+
 Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& clock,
-                                    AuditLog& audit, const Pseudonymizer& pseudonyms);
+                                    AuditLog& audit, const Pseudonymizer& pseudonyms,
+                                    const PassOptions& options = {});
+
+// The last scheduled run of each rule, kept in the store (rule_runs) so restarts keep the rhythm.
+class RuleSchedules {
+ public:
+  RuleSchedules(Db& db, const Clock& clock) : db_(db), clock_(clock) {}
+  // Whether `rule`'s schedule has a due moment after its last run. A rule seen for the first time
+  // records now as its last run and is not due: deploying a yearly campaign in November does not
+  // send it at once, it waits for its date.
+  Result<bool> Due(const RuleSpec& rule);
+  // Records now as the last run of every rule found due (call after the pass committed).
+  Status MarkRun(const std::vector<std::string>& services);
+
+ private:
+  Db& db_;
+  const Clock& clock_;
+};
 
 }  // namespace ennakko

@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 1> kMigrations = {
+constexpr std::array<const char*, 2> kMigrations = {
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
@@ -147,6 +147,13 @@ CREATE TABLE audit_head (
   id           INTEGER PRIMARY KEY CHECK (id = 1),
   seq          INTEGER NOT NULL,
   hash         TEXT NOT NULL
+);
+)sql",
+    // 2: the last scheduled run of each rule (rules with trigger.schedule).
+    R"sql(
+CREATE TABLE rule_runs (
+  service    TEXT PRIMARY KEY,
+  last_run   TEXT NOT NULL
 );
 )sql",
 };
