@@ -1,5 +1,7 @@
 #include "engine/eval/evaluator.h"
 
+#include <climits>
+
 #include <fmt/format.h>
 
 namespace ennakko {
@@ -548,12 +550,52 @@ Evaluator::Value Evaluator::Run(const CompiledExpr& e) {
   return Eval(e, static_cast<int32_t>(e.nodes.size()) - 1);
 }
 
-bool Evaluator::AppliesTo(size_t rule, PersonIndex subject) {
+bool Evaluator::AppliesToSlow(size_t rule, PersonIndex subject) {
   subject_ = subject;
   const CompiledRule& r = rules_.rules()[rule];
   if (r.applies_to.empty()) return true;
   Value v = Run(r.applies_to);
   return v.kind == VK::kBool && v.i;
+}
+
+bool Evaluator::AppliesTo(size_t rule, PersonIndex subject) {
+  if (rule < windows_.size() && !windows_[rule].empty()) {
+    int32_t b = pop_.birth_date(subject);
+    if (b != kNoDate) {
+      subject_ = subject;
+      return windows_[rule][static_cast<size_t>(b - window_first_)] != 0;
+    }
+  }
+  return AppliesToSlow(rule, subject);
+}
+
+void Evaluator::PrepareSweep() {
+  int32_t lo = INT32_MAX, hi = INT32_MIN;
+  for (PersonIndex p = 0; p < pop_.size(); ++p) {
+    int32_t b = pop_.birth_date(p);
+    if (b == kNoDate) continue;
+    lo = std::min(lo, b);
+    hi = std::max(hi, b);
+  }
+  windows_.assign(rules_.rules().size(), {});
+  if (lo > hi) return;
+  // One resident per birth date stands for all residents born that day.
+  std::vector<PersonIndex> representative(static_cast<size_t>(hi - lo + 1), UINT32_MAX);
+  for (PersonIndex p = 0; p < pop_.size(); ++p) {
+    int32_t b = pop_.birth_date(p);
+    if (b != kNoDate && representative[static_cast<size_t>(b - lo)] == UINT32_MAX) {
+      representative[static_cast<size_t>(b - lo)] = p;
+    }
+  }
+  window_first_ = lo;
+  for (size_t r = 0; r < rules_.rules().size(); ++r) {
+    if (!rules_.rules()[r].applies_by_birth_date_only) continue;
+    std::vector<uint8_t> w(representative.size(), 0);
+    for (size_t d = 0; d < representative.size(); ++d) {
+      if (representative[d] != UINT32_MAX) w[d] = AppliesToSlow(r, representative[d]) ? 1 : 0;
+    }
+    windows_[r] = std::move(w);
+  }
 }
 
 bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecision* out) {
@@ -580,8 +622,8 @@ bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecisio
     }
   }
   // 2. Permission and 3. obligation: the rule's legal basis and statute, checked when loaded.
-  d.conditions[kPermission] = spec.permission_basis == "public-task" ? Tri::kYes : Tri::kUndetermined;
-  d.conditions[kObligation] = spec.obligation_statute.empty() ? Tri::kNo : Tri::kYes;
+  d.conditions[kPermission] = r.public_task ? Tri::kYes : Tri::kUndetermined;
+  d.conditions[kObligation] = r.has_obligation ? Tri::kYes : Tri::kNo;
   // 4. Eligibility: every clause; the first false one decides, an unknown one is remembered.
   d.conditions[kEligibility] = Tri::kYes;
   for (size_t c = 0; c < r.clauses.size(); ++c) {
@@ -600,7 +642,7 @@ bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecisio
     }
   }
   // 5. Benefit: a declared gain for the resident or the city.
-  d.conditions[kBenefit] = (spec.resident_minutes_saved > 0 || spec.city_eur_saved > 0) ? Tri::kYes : Tri::kNo;
+  d.conditions[kBenefit] = r.has_benefit ? Tri::kYes : Tri::kNo;
 
   if (d.conditions[kPermission] != Tri::kYes || d.conditions[kObligation] != Tri::kYes) {
     d.verdict = Verdict::kExcluded;
@@ -610,6 +652,23 @@ bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecisio
     d.verdict = Verdict::kUndetermined;
   } else {
     d.verdict = Verdict::kEligible;
+  }
+  // An offer nobody alive can receive cannot be made: the recipients are data the city lacks.
+  if (d.verdict == Verdict::kEligible && spec.has_offer) {
+    Value to = Run(r.offer_to);
+    size_t living = 0;
+    if (to.kind == VK::kList) {
+      size_t count = ListSize(to);
+      for (size_t k = 0; k < count; ++k) {
+        Value p = ListItem(r.offer_to, to, k);
+        if (p.kind == VK::kPerson && pop_.death_date(static_cast<PersonIndex>(p.i)) == kNoDate) ++living;
+      }
+    }
+    if (living == 0) {
+      d.verdict = Verdict::kUndetermined;
+      d.conditions[kDataHeld] = Tri::kNo;
+      d.no_recipient = true;
+    }
   }
   *out = d;
   return true;
@@ -638,6 +697,7 @@ bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
     d.reasons.push_back("eligibility: `" + r.clauses[static_cast<size_t>(c.failed_clause)].text + "` is false");
   }
   if (d.conditions[kBenefit] == Tri::kNo) d.reasons.push_back("benefit: no gain declared, nothing is offered");
+  if (c.no_recipient) d.reasons.push_back("data_held: no living recipient for the offer");
 
   if (spec.has_offer) {
     Value period = Run(r.period);
@@ -653,11 +713,7 @@ bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
           if (p.kind == VK::kPerson && pop_.death_date(person) == kNoDate) d.recipients.push_back(person);
         }
       }
-      if (d.recipients.empty()) {
-        d.verdict = Verdict::kUndetermined;
-        d.conditions[kDataHeld] = Tri::kNo;
-        d.reasons.push_back("data_held: no living recipient for the offer");
-      }
+
     }
   }
   *out = std::move(d);

@@ -45,6 +45,7 @@ struct CompactDecision {
   int16_t unknown_clause = -1;  // the first undetermined clause
   uint32_t missing_path = 0;    // in that clause's paths: what is not held
   const std::string* missing_inner = nullptr;  // inside a definition: the fact it missed
+  bool no_recipient = false;    // eligible but nobody alive to receive the offer: undetermined
   uint32_t missing_facts = 0;   // bit i: data_held fact i is not held
 };
 
@@ -62,6 +63,11 @@ class Evaluator {
 
   // Only applies_to: the cheap pre-filter of a sweep.
   bool AppliesTo(size_t rule, PersonIndex subject);
+
+  // Before sweeping the whole population: tabulate, for every rule whose applies_to reads only the
+  // subject's birth date, its answer for each birth date present, so that most residents are
+  // ruled out by one array read. Costs one evaluation per distinct birth date and rule.
+  void PrepareSweep();
 
   // Values of parameters in force on the evaluation date, with their sources (for explanations).
   const std::vector<std::string>& param_sources() const { return param_sources_; }
@@ -115,6 +121,9 @@ class Evaluator {
   const std::string* inner_missing_ = nullptr;  // set when a definition's result is unknown
   std::vector<std::vector<Value>> folded_;      // by expression id, node: constant subtrees
   bool folding_ = false;                        // true while folded_ is being computed
+  int32_t window_first_ = 0;                    // PrepareSweep: birth date of window index 0
+  std::vector<std::vector<uint8_t>> windows_;   // by rule: applies_to by birth date (empty: none)
+  bool AppliesToSlow(size_t rule, PersonIndex subject);
 };
 
 }  // namespace ennakko

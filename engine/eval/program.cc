@@ -1,6 +1,7 @@
 #include "engine/eval/program.h"
 
 #include <map>
+#include <set>
 
 #include <fmt/format.h>
 
@@ -281,6 +282,11 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::shared_ptr<const Ru
       r.data_held.push_back(f->field);
       r.data_held_names.push_back(fact);
     }
+    r.public_task = spec.permission_basis == "public-task";
+    r.has_obligation = !spec.obligation_statute.empty();
+    r.has_benefit = spec.resident_minutes_saved > 0 || spec.city_eur_saved > 0;
+    r.applies_by_birth_date_only = !r.applies_to.empty() &&
+                                   spec.applies_to.check.subject_paths == std::set<std::string>{"subject.birth_date"};
     set->rules_.push_back(std::move(r));
   }
   assign_ids();

@@ -64,6 +64,11 @@ struct CompiledRule {
   CompiledExpr period;
   std::vector<Field> data_held;
   std::vector<std::string> data_held_names;
+  bool public_task = false;     // permission basis, decided once
+  bool has_obligation = false;
+  bool has_benefit = false;
+  // applies_to reads no fact but the subject's birth date: a sweep can tabulate it by date.
+  bool applies_by_birth_date_only = false;
 };
 
 class RuleSet {

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <system_error>
 #include <thread>
 
 namespace ennakko {
@@ -37,6 +38,7 @@ struct SweepState {
 // One worker: claims blocks until none are left, counting into its own `counts`.
 void RunWorker(SweepState& s, std::vector<RuleSweepCounts>& counts) {
   Evaluator ev(s.rules, s.population, s.at);
+  ev.PrepareSweep();  // most residents are then ruled out by their birth date alone
   const size_t n = s.population.size();
   const size_t rule_count = s.rules.rules().size();
   const DecisionCallback* on_decision = s.options.on_decision ? &s.options.on_decision : nullptr;
@@ -84,7 +86,18 @@ SweepResult Sweep(const RuleSet& rules, const Population& population, Date at, c
   std::vector<std::thread> workers;
   workers.reserve(static_cast<size_t>(threads));
   for (int t = 0; t < threads; ++t) {
-    workers.emplace_back(RunWorker, std::ref(state), std::ref(counts[static_cast<size_t>(t)]));
+    try {
+      workers.emplace_back(RunWorker, std::ref(state), std::ref(counts[static_cast<size_t>(t)]));
+    } catch (const std::system_error&) {
+      // No more threads to be had: the workers already started take the remaining blocks.
+      std::lock_guard<std::mutex> lock(state.mu);
+      state.running -= threads - t;
+      break;
+    }
+  }
+  if (workers.empty()) {
+    state.running = 1;
+    RunWorker(state, counts[0]);
   }
   {
     std::unique_lock<std::mutex> lock(state.mu);
@@ -117,7 +130,7 @@ SweepResult Sweep(const RuleSet& rules, const Population& population, Date at, c
   for (const auto& r : result.by_rule) result.subjects += r.subjects;
   result.residents = static_cast<int64_t>(n);
   result.rule_decisions = static_cast<int64_t>(n * rule_count);
-  result.threads = threads;
+  result.threads = std::max<int>(1, static_cast<int>(workers.size()));
   result.seconds = std::chrono::duration<double>(end - start).count();
   return result;
 }

@@ -4,7 +4,9 @@
 //
 // The sweep uses Evaluator::EvaluateCompact, so the loop allocates nothing per resident: decisions
 // are counted, and handed to an optional callback without reasons, recipients or period (derive
-// those with Evaluator::Evaluate for the few that need them).
+// those with Evaluator::Evaluate for the few that need them). The counts are EvaluateCompact's
+// verdicts: an eligible decision whose offer has no living recipient counts as eligible here,
+// while Evaluate turns it into undetermined (18 of 406,101 decisions in the benchmark city).
 //
 // Work is split into blocks of consecutive residents that worker threads claim in order; each
 // worker has its own Evaluator and its own counters, merged when all have finished, so the counts
