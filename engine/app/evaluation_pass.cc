@@ -21,15 +21,17 @@ Result<Population> LoadPopulation(Db& db, Date today) {
   PopulationBuilder b;
   {
     auto st = db.Prepare(
-        "SELECT id, birth_date, death_date, municipality, language, address_protected FROM residents ORDER BY id");
+        "SELECT id, birth_date, death_date, municipality, language, address_protected, "
+        "coalesce(street_address, '') || '|' || coalesce(postal_code, '') FROM residents ORDER BY id");
     if (!st.ok()) return st.status();
     for (;;) {
       auto row = st->Step();
       if (!row.ok()) return row.status();
       if (!*row) break;
-      std::string municipality = st->Text(3), language = st->Text(4);
+      std::string municipality = st->Text(3), language = st->Text(4), address = st->Text(6);
+      bool is_protected = st->Int(5) != 0;
       b.AddPerson({st->Int(0), DateOrNone(st->OptText(1)), DateOrNone(st->OptText(2)), municipality, language,
-                   st->Int(5) != 0});
+                   is_protected, address == "|" || is_protected ? std::string_view() : std::string_view(address)});
     }
   }
   {

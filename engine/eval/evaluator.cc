@@ -140,6 +140,7 @@ size_t Evaluator::ListSize(const Value& l) const {
     case ListOf::kGuardians: return pop_.guardians(owner).size();
     case ListOf::kChildren: return pop_.children(owner).size();
     case ListOf::kSiblings: return pop_.siblings(owner).size();
+    case ListOf::kHousehold: return pop_.household(owner).size();
     case ListOf::kPlacements: return pop_.placements(owner).size();
     case ListOf::kIncomes: return pop_.incomes(owner).size();
     case ListOf::kConst:
@@ -154,6 +155,7 @@ Evaluator::Value Evaluator::ListItem(const CompiledExpr& e, const Value& l, size
     case ListOf::kGuardians: return {VK::kPerson, ListOf::kConst, 0, pop_.guardians(owner)[k]};
     case ListOf::kChildren: return {VK::kPerson, ListOf::kConst, 0, pop_.children(owner)[k]};
     case ListOf::kSiblings: return {VK::kPerson, ListOf::kConst, 0, pop_.siblings(owner)[k]};
+    case ListOf::kHousehold: return {VK::kPerson, ListOf::kConst, 0, pop_.household(owner)[k]};
     case ListOf::kPlacements: return {VK::kPlacement, ListOf::kConst, owner, static_cast<int64_t>(k)};
     case ListOf::kIncomes: return {VK::kIncome, ListOf::kConst, owner, static_cast<int64_t>(k)};
     case ListOf::kConst: return Eval(e, e.list_items[static_cast<size_t>(l.i) + k]);
@@ -216,6 +218,7 @@ Evaluator::Value Evaluator::EvalField(const CompiledExpr& e, const Node& n) {
     case Field::kGuardians: return {VK::kList, ListOf::kGuardians, 0, p};
     case Field::kChildren: return {VK::kList, ListOf::kChildren, 0, p};
     case Field::kSiblings: return {VK::kList, ListOf::kSiblings, 0, p};
+    case Field::kHousehold: return {VK::kList, ListOf::kHousehold, 0, p};
     case Field::kPlacements: return {VK::kList, ListOf::kPlacements, 0, p};
     case Field::kIncomes: return pop_.incomes_held(p) ? Value{VK::kList, ListOf::kIncomes, 0, p} : unknown;
     default: return unknown;

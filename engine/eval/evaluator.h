@@ -79,7 +79,7 @@ class Evaluator {
   // a range of the scratch buffer that filter and map fill.
   enum class VK : uint8_t { kUnknown, kNull, kBool, kInt, kDecimal, kString, kDate, kDuration, kPerson,
                             kPlacement, kIncome, kList };
-  enum class ListOf : uint8_t { kGuardians, kChildren, kSiblings, kPlacements, kIncomes, kConst, kScratch };
+  enum class ListOf : uint8_t { kGuardians, kChildren, kSiblings, kHousehold, kPlacements, kIncomes, kConst, kScratch };
   struct Value {
     VK kind = VK::kNull;
     ListOf list = ListOf::kConst;

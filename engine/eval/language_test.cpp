@@ -60,10 +60,10 @@ struct Lang {
   Population pop;
   Lang() {
     PopulationBuilder b;
-    b.AddPerson({1, D("1990-01-01"), kNoDate, "091", "fi"});   // guardian with incomes
-    b.AddPerson({2, D("1991-06-30"), kNoDate, "091", "sv"});   // guardian with incomes
-    b.AddPerson({3, D("2022-02-28"), kNoDate, "091", "fi"});   // child
-    b.AddPerson({4, D("2020-02-29"), kNoDate, "091", "fi"});   // sibling, leap-day birthday
+    b.AddPerson({1, D("1990-01-01"), kNoDate, "091", "fi", false, "Testikatu 1|00100"});  // guardian with incomes
+    b.AddPerson({2, D("1991-06-30"), kNoDate, "091", "sv", false, "Testikatu 1|00100"});  // guardian with incomes
+    b.AddPerson({3, D("2022-02-28"), kNoDate, "091", "fi", false, "Testikatu 1|00100"});  // child
+    b.AddPerson({4, D("2020-02-29"), kNoDate, "091", "fi", false, "Testikatu 9|00100"});  // sibling, leap-day birthday
     b.AddPerson({5, D("2019-01-01"), kNoDate, "049", "fi"});   // a child whose incomes nobody holds
     for (int c : {3, 4}) {
       b.AddCustody(1, c);
@@ -88,7 +88,7 @@ struct Lang {
     std::ofstream(dir / "definitions/family.yaml") << kDefinitions;
     std::ofstream(dir / "probe/rule.yaml")
         << "service: probe\nversion: 1\ntitle: {fi: Koe}\nowner: test\nmode: recommend\nsubject: person\n"
-           "data_held: {facts: [subject.birth_date, subject.guardians, subject.siblings, subject.placements, "
+           "data_held: {facts: [subject.birth_date, subject.guardians, subject.siblings, subject.household, subject.placements, "
            "subject.municipality, subject.language, subject.alive]}\n"
            "permission: {basis: public-task, reference: test}\nobligation: {statute: Test Act 1/2026 §1}\n"
            "eligibility:\n  applies_to: 'true'\n  when: '"
@@ -141,6 +141,8 @@ TEST_CASE("list macros: filter, map, sum, min, max, count over relations", "[lan
   CHECK(l.When("subject.guardians.max(g, g.incomes.sum(i, i.amount)) == 3250.5", 3) == "eligible");
   CHECK(l.When("subject.siblings.count(s, s.placements.exists(p, p.kind == \"preschool\")) == 1", 3) == "eligible");
   CHECK(l.When("subject.placements.min(p, p.start_date) == null", 5) == "eligible");  // empty: null
+  CHECK(l.When("size(subject.household) == 2 && subject.household.all(h, h.municipality == \"091\")", 3) == "eligible");
+  CHECK(l.When("size(subject.household) == 0", 4) == "eligible");  // lives elsewhere
   CHECK(l.When("starts_with(subject.municipality, \"09\") && contains(subject.language, \"f\")", 3) == "eligible");
 }
 

@@ -26,8 +26,8 @@ int64_t Population::IndexOf(int64_t store_id) const {
 
 size_t Population::MemoryBytes() const {
   size_t n = size();
-  return n * (sizeof(int64_t) + 2 * sizeof(int32_t) + 2 * sizeof(StringId) + 1 + 5 * sizeof(uint32_t)) +
-         (guardians_.size() + children_.size() + siblings_.size()) * sizeof(PersonIndex) +
+  return n * (sizeof(int64_t) + 2 * sizeof(int32_t) + 2 * sizeof(StringId) + 1 + 6 * sizeof(uint32_t)) +
+         (guardians_.size() + children_.size() + siblings_.size() + household_.size()) * sizeof(PersonIndex) +
          placements_.size() * sizeof(Placement) + incomes_.size() * sizeof(Income) +
          by_store_id_.size() * (sizeof(int64_t) + sizeof(PersonIndex) + 2 * sizeof(void*));
 }
@@ -41,6 +41,7 @@ void PopulationBuilder::AddPerson(const Person& p) {
   pop_.language_.push_back(pop_.strings_.Intern(p.language));
   pop_.flags_.push_back(p.address_protected ? Population::kProtected : 0);
   pop_.by_store_id_.emplace(p.store_id, idx);
+  if (!p.household_key.empty() && !p.address_protected) households_[std::string(p.household_key)].push_back(idx);
 }
 
 void PopulationBuilder::AddCustody(int64_t guardian, int64_t ward) {
@@ -101,6 +102,17 @@ Population PopulationBuilder::Build() && {
     }
   }
   ToCsr(n, sib, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.sibling_off_, pop_.siblings_);
+  // Households: everyone else at the same address.
+  std::vector<std::pair<PersonIndex, PersonIndex>> members;
+  for (const auto& [key, people] : households_) {
+    for (PersonIndex a : people) {
+      for (PersonIndex b : people) {
+        if (a != b) members.emplace_back(a, b);
+      }
+    }
+  }
+  households_.clear();
+  ToCsr(n, members, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.household_off_, pop_.household_);
   return std::move(pop_);
 }
 

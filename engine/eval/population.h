@@ -67,6 +67,9 @@ class Population {
   std::span<const PersonIndex> children(PersonIndex p) const {
     return {children_.data() + child_off_[p], child_off_[p + 1] - child_off_[p]};
   }
+  std::span<const PersonIndex> household(PersonIndex p) const {
+    return {household_.data() + household_off_[p], household_off_[p + 1] - household_off_[p]};
+  }
   std::span<const PersonIndex> siblings(PersonIndex p) const {
     return {siblings_.data() + sibling_off_[p], sibling_off_[p + 1] - sibling_off_[p]};
   }
@@ -90,8 +93,8 @@ class Population {
   std::vector<int32_t> birth_, death_;
   std::vector<StringId> municipality_, language_;
   std::vector<uint8_t> flags_;
-  std::vector<uint32_t> guardian_off_, child_off_, sibling_off_, placement_off_, income_off_;
-  std::vector<PersonIndex> guardians_, children_, siblings_;
+  std::vector<uint32_t> guardian_off_, child_off_, sibling_off_, household_off_, placement_off_, income_off_;
+  std::vector<PersonIndex> guardians_, children_, siblings_, household_;
   std::vector<Placement> placements_;
   std::vector<Income> incomes_;
   StringTable strings_;
@@ -108,6 +111,9 @@ class PopulationBuilder {
     std::string_view municipality;  // empty = not held
     std::string_view language;      // empty = not held
     bool address_protected = false;
+    // Identifies the permanent address (e.g. street + postal code); empty when none is held.
+    // Persons with the same key form a household. Never set under a protection order.
+    std::string_view household_key;
   };
   void AddPerson(const Person& p);
   void AddCustody(int64_t guardian_store_id, int64_t ward_store_id);
@@ -122,6 +128,7 @@ class PopulationBuilder {
   std::vector<std::pair<PersonIndex, PersonIndex>> custody_;  // guardian, ward
   std::vector<std::pair<PersonIndex, Placement>> placements_;
   std::vector<std::pair<PersonIndex, Income>> incomes_;
+  std::unordered_map<std::string, std::vector<PersonIndex>> households_;
 };
 
 }  // namespace ennakko

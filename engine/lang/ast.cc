@@ -47,6 +47,8 @@ const std::vector<FieldInfo>& DataModel() {
        "the persons in this person's custody"},
       {Field::kSiblings, TypeKind::kPerson, "siblings", Type::ListOf(TypeKind::kPerson), true,
        "other persons in the custody of the person's guardians"},
+      {Field::kHousehold, TypeKind::kPerson, "household", Type::ListOf(TypeKind::kPerson), true,
+       "the other persons registered at the same permanent address (none under a protection order)"},
       {Field::kPlacements, TypeKind::kPerson, "placements", Type::ListOf(TypeKind::kPlacement), true,
        "placements in city services (preschool, ecec, school)"},
       {Field::kIncomes, TypeKind::kPerson, "incomes", Type::ListOf(TypeKind::kIncome), false,

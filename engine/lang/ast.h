@@ -57,6 +57,7 @@ enum class Field : uint8_t {
   kGuardians,
   kChildren,
   kSiblings,
+  kHousehold,
   kPlacements,
   kIncomes,
   // placement
