@@ -96,3 +96,46 @@ TEST_CASE("a queued offer is cancelled when the decision stops being eligible", 
   CHECK(f.Count("SELECT count(*) FROM outbox WHERE state = 'cancelled'") == 1);
   CHECK(f.Count("SELECT count(*) FROM decisions WHERE verdict = 'not_eligible'") == 1);
 }
+
+TEST_CASE("a scheduled rule records decisions at once but queues offers only when due", "[pass]") {
+  Fixture f;
+  // The shipped rules with a daily 08:00 schedule added.
+  fs::path rules_dir = f.dir / "rules";
+  fs::copy(ENNAKKO_SOURCE_ROOT "/rules", rules_dir, fs::copy_options::recursive);
+  {
+    std::ifstream in(rules_dir / "preschool-offer/rule.yaml");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    text.replace(text.find("trigger:\n"), 9, "trigger:\n  schedule: \"daily 08:00\"\n");
+    std::ofstream(rules_dir / "preschool-offer/rule.yaml") << text;
+  }
+  Diagnostics diags;
+  auto sources = LoadRuleSources(rules_dir.string(), diags);
+  INFO(diags.ToString());
+  REQUIRE(sources.ok());
+  auto rules = RuleSet::Compile(*sources).value();
+  const RuleSpec& spec = *rules->rules()[0].spec;
+  REQUIRE(spec.schedule);
+
+  RuleSchedules schedules(*f.db, f.clock);
+  auto due = [&](const RuleSpec& r) { return schedules.Due(r).value(); };
+  // First sight (10:00 Helsinki): not due, so the campaign waits for its next 08:00.
+  auto first = RunEvaluationPass(*f.db, *rules, f.clock, *f.audit, f.pseudonyms, {.due = due});
+  REQUIRE(first.ok());
+  CHECK(first->by_verdict["eligible"] == 1);
+  CHECK(first->offers_queued == 0);
+  CHECK(f.Count("SELECT count(*) FROM decisions") == 1);
+
+  // The next morning at 08:00 Helsinki (06:00 UTC) the run is due: the unchanged eligible
+  // decision now queues its offer, once.
+  f.clock.Advance(chr::hours{22});
+  CHECK(schedules.Due(spec).value());
+  auto second = RunEvaluationPass(*f.db, *rules, f.clock, *f.audit, f.pseudonyms, {.due = [](const RuleSpec&) { return true; }});
+  REQUIRE(second.ok());
+  CHECK(second->decisions_changed == 0);
+  CHECK(second->offers_queued == 1);
+  REQUIRE(schedules.MarkRun({spec.service}).ok());
+  CHECK_FALSE(schedules.Due(spec).value());
+  auto third = RunEvaluationPass(*f.db, *rules, f.clock, *f.audit, f.pseudonyms, {.due = [](const RuleSpec&) { return true; }});
+  CHECK(third->offers_queued == 0);
+  CHECK(f.Count("SELECT count(*) FROM outbox") == 1);
+}
