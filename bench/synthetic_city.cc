@@ -75,7 +75,7 @@ class Generator {
   int64_t AddPerson(const Household& h, int32_t birth, const char* language) {
     int64_t id = static_cast<int64_t>(city_.persons.size()) + 1;
     int32_t death = rng_.Chance(30) ? o_.today.days - rng_.Range(1, 700) : kNoDate;
-    city_.persons.push_back({id, birth, death, h.municipality, language, h.protected_address});
+    city_.persons.push_back({id, birth, death, h.municipality, language, h.protected_address, {}});
     return id;
   }
 

@@ -1,5 +1,8 @@
-// The `ennakko` command: serve, rules check, audit tail/verify, demo generate, version.
-// Exit codes: 0 ok, 1 findings (rule errors, audit chain broken), 2 usage or configuration error.
+// The `ennakko` command: serve, rules check/test, explain, simulate, audit tail/verify, demo
+// generate, version. Exit codes: 0 ok, 1 findings (rule errors, failed rule tests, audit chain
+// broken, subject not found), 2 usage or configuration error.
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -10,6 +13,9 @@
 
 #include "engine/app/config.h"
 #include "engine/app/daemon.h"
+#include "engine/app/explain.h"
+#include "engine/app/rule_tests.h"
+#include "engine/app/simulate.h"
 #include "engine/audit/tail.h"
 #include "engine/audit/verify.h"
 #include "engine/base/date.h"
@@ -71,6 +77,29 @@ int main(int argc, char** argv) {
   std::vector<std::string> rule_paths;
   auto* rules_check = rules->add_subcommand("check", "Validate rule files or directories: schema, types, declared data");
   rules_check->add_option("paths", rule_paths, "Rule directories or rule.yaml files")->required();
+  ennakko::RuleTestOptions test_options;
+  auto* rules_test = rules->add_subcommand("test", "Run the rule tests in <rules dir>/<service>/tests/*.yaml");
+  rules_test->add_option("paths", test_options.paths, "Rules directories, service directories or test files (default: rules)");
+  rules_test->add_flag("-v,--verbose", test_options.verbose, "Also list the cases that pass");
+
+  ennakko::ExplainOptions explain_options;
+  std::string explain_at;
+  auto* explain = app.add_subcommand("explain", "Explain one subject's decision: conditions, reasons, facts with provenance, parameters");
+  explain->add_option("--config,-c", explain_options.config_path, "Configuration file (store, rules, pseudonym key)")->capture_default_str();
+  explain->add_option("--service", explain_options.service, "Service id, e.g. preschool-offer")->required();
+  explain->add_option("--subject", explain_options.subject, "Identity code or pseudonym (p-...)")->required();
+  explain->add_option("--at", explain_at, "Evaluation date YYYY-MM-DD (default: today in Helsinki)");
+  explain->add_flag("--json", explain_options.json, "Print one JSON object");
+
+  ennakko::SimulateOptions simulate_options;
+  std::string simulate_at;
+  auto* simulate = app.add_subcommand("simulate", "Evaluate the stored population with a rule set, read-only; compare with another");
+  simulate->add_option("--config,-c", simulate_options.config_path, "Configuration file (store, pseudonym key)")->capture_default_str();
+  simulate->add_option("--rules", simulate_options.rules_dir, "Rules directory to simulate")->required();
+  simulate->add_option("--against", simulate_options.against_dir, "Rules directory to compare with (e.g. the one in production)");
+  simulate->add_option("--at", simulate_at, "Evaluation date YYYY-MM-DD (default: today in Helsinki)");
+  simulate->add_option("--examples", simulate_options.examples, "Example pseudonyms per transition")->capture_default_str();
+  simulate->add_option("--threads", simulate_options.threads, "Sweep threads (0: one per hardware thread)")->capture_default_str();
 
   auto* audit = app.add_subcommand("audit", "Audit log tools");
   audit->require_subcommand(1);
@@ -122,6 +151,16 @@ int main(int argc, char** argv) {
     }
     std::cout << "ok: no errors\n";
     return 0;
+  }
+  if (*rules_test) return ennakko::RunRuleTests(test_options, std::cout).ExitCode();
+  if (*explain) {
+    if (!explain_at.empty()) explain_options.at = explain_at;
+    return ennakko::RunExplain(explain_options, std::cout, std::cerr);
+  }
+  if (*simulate) {
+    if (!simulate_at.empty()) simulate_options.at = simulate_at;
+    simulate_options.progress = isatty(STDERR_FILENO) != 0;
+    return ennakko::RunSimulate(simulate_options, std::cout, std::cerr);
   }
   if (*audit_tail) {
     AuditTarget target;

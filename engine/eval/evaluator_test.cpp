@@ -24,21 +24,21 @@ struct City {
   City() {
     PopulationBuilder b;
     // 1, 2: guardians in the city; 3: eligible child.
-    b.AddPerson({1, D("1990-01-01"), kNoDate, "091", "fi"});
-    b.AddPerson({2, D("1991-01-01"), kNoDate, "091", "sv"});
-    b.AddPerson({3, D("2020-05-05"), kNoDate, "091", "fi"});
+    b.AddPerson({1, D("1990-01-01"), kNoDate, "091", "fi", false, {}});
+    b.AddPerson({2, D("1991-01-01"), kNoDate, "091", "sv", false, {}});
+    b.AddPerson({3, D("2020-05-05"), kNoDate, "091", "fi", false, {}});
     // 4: child of 1 with a preschool placement already.
-    b.AddPerson({4, D("2020-12-31"), kNoDate, "091", "fi"});
+    b.AddPerson({4, D("2020-12-31"), kNoDate, "091", "fi", false, {}});
     // 5: child living in another municipality.
-    b.AddPerson({5, D("2020-01-01"), kNoDate, "049", "fi"});
+    b.AddPerson({5, D("2020-01-01"), kNoDate, "049", "fi", false, {}});
     // 6: child whose municipality is not held.
-    b.AddPerson({6, D("2020-03-03"), kNoDate, "", "fi"});
+    b.AddPerson({6, D("2020-03-03"), kNoDate, "", "fi", false, {}});
     // 7: child born 2021 (not in the cohort).
-    b.AddPerson({7, D("2021-01-01"), kNoDate, "091", "fi"});
+    b.AddPerson({7, D("2021-01-01"), kNoDate, "091", "fi", false, {}});
     // 8: child in the cohort with no guardian on record; 9: dead child; 10: a dead guardian.
-    b.AddPerson({8, D("2020-07-07"), kNoDate, "091", "en"});
-    b.AddPerson({9, D("2020-08-08"), D("2024-01-01"), "091", "fi"});
-    b.AddPerson({10, D("1980-01-01"), D("2025-01-01"), "091", "fi"});
+    b.AddPerson({8, D("2020-07-07"), kNoDate, "091", "en", false, {}});
+    b.AddPerson({9, D("2020-08-08"), D("2024-01-01"), "091", "fi", false, {}});
+    b.AddPerson({10, D("1980-01-01"), D("2025-01-01"), "091", "fi", false, {}});
     for (int child : {3, 4, 6, 7, 9}) {
       b.AddCustody(1, child);
       b.AddCustody(2, child);

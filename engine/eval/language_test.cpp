@@ -64,7 +64,7 @@ struct Lang {
     b.AddPerson({2, D("1991-06-30"), kNoDate, "091", "sv", false, "Testikatu 1|00100"});  // guardian with incomes
     b.AddPerson({3, D("2022-02-28"), kNoDate, "091", "fi", false, "Testikatu 1|00100"});  // child
     b.AddPerson({4, D("2020-02-29"), kNoDate, "091", "fi", false, "Testikatu 9|00100"});  // sibling, leap-day birthday
-    b.AddPerson({5, D("2019-01-01"), kNoDate, "049", "fi"});   // a child whose incomes nobody holds
+    b.AddPerson({5, D("2019-01-01"), kNoDate, "049", "fi", false, {}});   // a child whose incomes nobody holds
     for (int c : {3, 4}) {
       b.AddCustody(1, c);
       b.AddCustody(2, c);
@@ -74,7 +74,7 @@ struct Lang {
     b.AddIncome(2, "201", 2800 * kDecimalScale, D("2026-10-01"), D("2026-10-31"));
     b.AddPlacement(3, "ecec", D("2023-08-01"), kNoDate);
     b.AddPlacement(4, "preschool", D("2026-08-01"), D("2027-05-31"));
-    b.AddPerson({6, D("1960-01-01"), kNoDate, "049", "fi"});
+    b.AddPerson({6, D("1960-01-01"), kNoDate, "049", "fi", false, {}});
     b.AddCustody(6, 5);
     pop = std::move(b).Build();
   }

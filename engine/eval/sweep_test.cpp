@@ -39,13 +39,13 @@ Population SmallCity(uint64_t seed, int families) {
     for (int g = 0, n = 1 + pick(2); g < n; ++g) {
       int32_t birth = today.days - 365 * (22 + pick(60)) - pick(365);
       int32_t death = pick(40) == 0 ? today.days - pick(2000) : kNoDate;
-      b.AddPerson({id, birth, death, muni, kLanguages[pick(6)], pick(50) == 0});
+      b.AddPerson({id, birth, death, muni, kLanguages[pick(6)], pick(50) == 0, {}});
       guardians.push_back(id++);
     }
     for (int c = 0, n = pick(4); c < n; ++c) {
       int32_t birth = today.days - pick(365 * 18);
       b.AddPerson({id, pick(200) == 0 ? kNoDate : birth, pick(300) == 0 ? today.days - 10 : kNoDate, muni,
-                   kLanguages[pick(6)]});
+                   kLanguages[pick(6)], false, {}});
       if (pick(30) != 0) {
         for (int64_t g : guardians) b.AddCustody(g, id);
       }
