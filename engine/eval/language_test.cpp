@@ -78,14 +78,20 @@ struct Lang {
     b.AddCustody(6, 5);
     pop = std::move(b).Build();
   }
-  // Evaluates `when` for `subject` on `at`; returns the verdict name.
-  std::string When(const std::string& when, int64_t subject, const char* at = "2026-11-22") {
+  // Evaluates `when` for `subject` on `at`; returns the verdict name. With `shipped`, the
+  // parameters and definitions are the ones in rules/, not this file's.
+  std::string When(const std::string& when, int64_t subject, const char* at = "2026-11-22", bool shipped = false) {
     fs::remove_all(dir);
-    fs::create_directories(dir / "params");
-    fs::create_directories(dir / "definitions");
     fs::create_directories(dir / "probe");
-    std::ofstream(dir / "params/p.yaml") << kParams;
-    std::ofstream(dir / "definitions/family.yaml") << kDefinitions;
+    if (shipped) {
+      fs::copy(ENNAKKO_SOURCE_ROOT "/rules/params", dir / "params", fs::copy_options::recursive);
+      fs::copy(ENNAKKO_SOURCE_ROOT "/rules/definitions", dir / "definitions", fs::copy_options::recursive);
+    } else {
+      fs::create_directories(dir / "params");
+      fs::create_directories(dir / "definitions");
+      std::ofstream(dir / "params/p.yaml") << kParams;
+      std::ofstream(dir / "definitions/family.yaml") << kDefinitions;
+    }
     std::ofstream(dir / "probe/rule.yaml")
         << "service: probe\nversion: 1\ntitle: {fi: Koe}\nowner: test\nmode: recommend\nsubject: person\n"
            "data_held: {facts: [subject.birth_date, subject.guardians, subject.siblings, subject.household, subject.placements, "
@@ -174,4 +180,31 @@ TEST_CASE("new type errors are caught before evaluation", "[lang]") {
   CHECK(l.When("family_size(3) > 0", 3).find("'family_size' takes a person") != std::string::npos);
   CHECK(l.When("round(1.5, 9) > 0", 3).find("digits must be an integer literal from 0 to 6") != std::string::npos);
   CHECK(l.When("today + 3 > today", 3).find("cannot compare or combine date with int") != std::string::npos);
+}
+
+TEST_CASE("the shipped ECEC definitions compute the fee of Act 1503/2016", "[lang]") {
+  Lang l;
+  PopulationBuilder b;
+  // Two guardians, a child in ECEC (3) and an older sibling in ECEC too (4).
+  b.AddPerson({1, D("1990-01-01"), kNoDate, "091", "fi", false, {}});
+  b.AddPerson({2, D("1991-06-30"), kNoDate, "091", "fi", false, {}});
+  b.AddPerson({3, D("2023-02-01"), kNoDate, "091", "fi", false, {}});
+  b.AddPerson({4, D("2021-02-01"), kNoDate, "091", "fi", false, {}});
+  for (int c : {3, 4}) {
+    b.AddCustody(1, c);
+    b.AddCustody(2, c);
+  }
+  b.AddPlacement(3, "ecec", D("2024-08-01"), kNoDate);
+  b.AddPlacement(4, "ecec", D("2022-08-01"), kNoDate);
+  // October's earnings count on 22 November; September's do not.
+  b.AddIncome(1, "201", 4200 * kDecimalScale, D("2026-10-01"), D("2026-10-31"));
+  b.AddIncome(2, "201", 3100 * kDecimalScale + 250000, D("2026-10-01"), D("2026-10-31"));
+  b.AddIncome(2, "201", 9999 * kDecimalScale, D("2026-09-01"), D("2026-09-30"));
+  l.pop = std::move(b).Build();
+  CHECK(l.When("family_size(subject) == 4", 3, "2026-11-22", true) == "eligible");
+  CHECK(l.When("family_income(subject) == 7300.25", 3, "2026-11-22", true) == "eligible");
+  CHECK(l.When("youngest_in_ecec(subject)", 3, "2026-11-22", true) == "eligible");
+  CHECK(l.When("!youngest_in_ecec(subject)", 4, "2026-11-22", true) == "eligible");
+  // (7300.25 - 5956) x 10.7 % = 143.83 -> 144 euros, under the 335 euro cap.
+  CHECK(l.When("ecec_full_fee(subject) == 144", 3, "2026-11-22", true) == "eligible");
 }
