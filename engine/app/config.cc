@@ -120,6 +120,26 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
     r.Opt("/channels/sms/timeout_ms", s.timeout_ms);
     c.sms = s;
   }
+  if (r.Get("/channels/email")) {
+    EmailChannelConfig e;
+    r.Opt("/channels/email/smtp_url", e.smtp_url);
+    r.Opt("/channels/email/require_starttls", e.require_starttls);
+    r.Opt("/channels/email/username", e.username);
+    e.password = r.Secret("/channels/email/password");
+    r.Opt("/channels/email/from", e.from);
+    r.Opt("/channels/email/timeout_ms", e.timeout_ms);
+    if (r.Get("/channels/email/ca_file")) e.ca_file = r.Path("/channels/email/ca_file");
+    c.email = e;
+  }
+  if (r.Get("/channels/suomifi")) {
+    SuomiFiChannelConfig f;
+    r.Opt("/channels/suomifi/base_url", f.base_url);
+    r.Opt("/channels/suomifi/username", f.username);
+    f.password = r.Secret("/channels/suomifi/password");
+    r.Opt("/channels/suomifi/service_id", f.service_id);
+    r.Opt("/channels/suomifi/timeout_ms", f.timeout_ms);
+    c.suomifi = f;
+  }
   r.Opt("/dispatch/workers", c.dispatch.workers);
   r.Opt("/dispatch/max_attempts", c.dispatch.max_attempts);
   if (const auto* v = r.Get("/dispatch/initial_backoff_ms")) c.dispatch.initial_backoff = std::chrono::milliseconds(v->get<int64_t>());

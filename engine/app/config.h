@@ -24,6 +24,24 @@ struct SmsChannelConfig {
   int timeout_ms = 5000;
 };
 
+struct EmailChannelConfig {
+  std::string smtp_url;
+  bool require_starttls = true;
+  std::string username;
+  std::string password;
+  std::string from;
+  int timeout_ms = 10000;
+  std::string ca_file;
+};
+
+struct SuomiFiChannelConfig {
+  std::string base_url;
+  std::string username;
+  std::string password;
+  std::string service_id;
+  int timeout_ms = 10000;
+};
+
 struct Config {
   std::string file;  // the config file itself
 
@@ -44,6 +62,8 @@ struct Config {
 
   std::optional<std::string> file_channel_directory;
   std::optional<SmsChannelConfig> sms;
+  std::optional<EmailChannelConfig> email;
+  std::optional<SuomiFiChannelConfig> suomifi;
 
   DispatcherOptions dispatch;
 

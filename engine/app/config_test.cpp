@@ -95,3 +95,28 @@ TEST_CASE("a missing secret is reported where it is configured", "[config]") {
   CHECK(diags.ToString().find(path + ":9:") != std::string::npos);
   CHECK(diags.ToString().find("environment variable ENNAKKO_TEST_SMS_PW is not set") != std::string::npos);
 }
+
+TEST_CASE("email and Suomi.fi channels are configured with secrets like the others", "[config]") {
+  Write("key.txt", "a-very-long-pseudonym-key-for-tests\n");
+  Write("smtp-password", "smtp-secret\n");
+  ::setenv("ENNAKKO_TEST_SMS_PW", "s3cret", 1);
+  ::setenv("ENNAKKO_TEST_SUOMIFI_PW", "sfi-secret", 1);
+  std::string text = kValid;
+  text.replace(text.find("channels:\n"), 10,
+               "channels:\n"
+               "  email: {smtp_url: \"smtp://127.0.0.1:2525\", require_starttls: false, username: u, "
+               "password: {file: smtp-password}, from: \"Helsingin kaupunki <ennakko@example.fi>\"}\n"
+               "  suomifi: {base_url: \"http://127.0.0.1:9000\", username: city, password: {env: ENNAKKO_TEST_SUOMIFI_PW}, "
+               "service_id: helsinki-ennakko}\n");
+  std::string path = Write("channels.yaml", text);
+  Diagnostics diags;
+  auto c = LoadConfig(path, diags);
+  INFO(diags.ToString());
+  REQUIRE(c.ok());
+  REQUIRE(c->email);
+  CHECK(c->email->password == "smtp-secret");
+  CHECK_FALSE(c->email->require_starttls);
+  REQUIRE(c->suomifi);
+  CHECK(c->suomifi->password == "sfi-secret");
+  CHECK(c->suomifi->service_id == "helsinki-ennakko");
+}

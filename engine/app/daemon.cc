@@ -11,8 +11,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "connectors/channels/email_channel.h"
 #include "connectors/channels/file_channel.h"
 #include "connectors/channels/kannel_sms_channel.h"
+#include "connectors/channels/suomifi_channel.h"
 #include "connectors/registries/population_filedrop.h"
 #include "engine/api/http_server.h"
 #include "engine/app/config.h"
@@ -146,6 +148,30 @@ Status Daemon::Start() {
     ENNAKKO_RETURN_IF_ERROR(KannelSmsChannel::ValidateOptions(o));
     channels_.push_back(std::make_unique<KannelSmsChannel>(o));
     channels["sms"] = channels_.back().get();
+  }
+  if (config_.email) {
+    EmailOptions o;
+    o.smtp_url = config_.email->smtp_url;
+    o.require_starttls = config_.email->require_starttls;
+    o.username = config_.email->username;
+    o.password = config_.email->password;
+    o.from = config_.email->from;
+    o.timeout = std::chrono::milliseconds(config_.email->timeout_ms);
+    o.ca_file = config_.email->ca_file;
+    ENNAKKO_RETURN_IF_ERROR(EmailChannel::ValidateOptions(o));
+    channels_.push_back(std::make_unique<EmailChannel>(o));
+    channels["email"] = channels_.back().get();
+  }
+  if (config_.suomifi) {
+    SuomiFiOptions o;
+    o.base_url = config_.suomifi->base_url;
+    o.username = config_.suomifi->username;
+    o.password = config_.suomifi->password;
+    o.service_id = config_.suomifi->service_id;
+    o.timeout = std::chrono::milliseconds(config_.suomifi->timeout_ms);
+    ENNAKKO_RETURN_IF_ERROR(SuomiFiChannel::ValidateOptions(o));
+    channels_.push_back(std::make_unique<SuomiFiChannel>(o));
+    channels["suomifi"] = channels_.back().get();
   }
   dispatcher_ = std::make_unique<Dispatcher>(
       config_.dispatch, *db_, clock_, channels,

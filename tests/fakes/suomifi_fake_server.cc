@@ -1,0 +1,357 @@
+#include "tests/fakes/suomifi_fake_server.h"
+
+#include <ctime>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <thread>
+#include <utility>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/api/http_server.h"
+#include "engine/base/hetu.h"
+
+namespace ennakko {
+namespace {
+
+using json = nlohmann::json;
+using SteadyClock = std::chrono::steady_clock;
+
+HttpResponse Json(int status, const json& body) {
+  return HttpResponse{status, "application/json", body.dump()};
+}
+
+HttpResponse Reason(int status, const std::string& reason) {
+  return Json(status, json{{"reason", reason}});
+}
+
+HttpResponse Invalid(const std::string& error, const std::string& code = {}) {
+  json v = {{"error", error}};
+  if (!code.empty()) v["errorCode"] = code;
+  return Json(400, json{{"reason", "Bad request"}, {"validationErrors", json::array({v})}});
+}
+
+// Code points in valid UTF-8 (JSON Schema's maxLength counts characters, not bytes).
+size_t Characters(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+// The string at `j[key]` when it is a string of minLen..maxLen characters.
+std::optional<std::string> StringField(const json& j, const char* key, size_t min_len,
+                                       size_t max_len) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return std::nullopt;
+  std::string s = j[key].get<std::string>();
+  size_t n = Characters(s);
+  if (n < min_len || n > max_len) return std::nullopt;
+  return s;
+}
+
+bool OneOf(const json& j, const char* key, std::initializer_list<const char*> allowed) {
+  if (!j.is_object() || !j.contains(key) || !j[key].is_string()) return false;
+  const std::string& v = j[key].get_ref<const std::string&>();
+  for (const char* a : allowed) {
+    if (v == a) return true;
+  }
+  return false;
+}
+
+std::string Iso8601Now() {
+  std::time_t now = std::chrono::system_clock::to_time_t(std::chrono::system_clock::now());
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buf;
+}
+
+}  // namespace
+
+class SuomiFiFake::Impl {
+ public:
+  static HttpServerOptions ServerOptions(const SuomiFiFakeOptions& o) {
+    HttpServerOptions s;
+    s.address = o.address;
+    s.port = o.port;
+    s.threads = std::max(1, o.threads);
+    s.max_body_bytes = 8 << 20;  // 10,000 mailbox ids and 40,000-character bodies fit
+    return s;
+  }
+
+  explicit Impl(SuomiFiFakeOptions options)
+      : options_(std::move(options)), server_(ServerOptions(options_)) {
+    Route("POST", "/v1/token", [this](const HttpRequest& r) { return Token(r); });
+    Route("POST", "/v1/mailboxes/active", [this](const HttpRequest& r) { return Mailboxes(r); });
+    Route("POST", "/v2/messages/electronic", [this](const HttpRequest& r) { return Electronic(r); });
+    Route("GET", "/v2/events", [this](const HttpRequest& r) { return Events(r); });
+    server_.AddRoute("GET", "/_test/messages", [this](const HttpRequest&) { return ListJson(); },
+                     false);
+    server_.AddRoute("GET", "/_test/stats", [this](const HttpRequest&) {
+      SuomiFiFakeStats s = Stats();
+      return Json(200, json{{"tokenRequests", s.token_requests},
+                            {"messageRequests", s.message_requests},
+                            {"tokensIssued", s.tokens_issued},
+                            {"mailboxRequests", s.mailbox_requests}});
+    }, false);
+    server_.AddRoute("POST", "/_test/faults", [this](const HttpRequest& r) { return Faults(r); },
+                     false);
+    server_.AddRoute("POST", "/_test/expire-tokens", [this](const HttpRequest&) {
+      ExpireTokens();
+      return HttpResponse{204, "text/plain", ""};
+    }, false);
+  }
+
+  HttpServer& server() { return server_; }
+
+  std::vector<SuomiFiFakeMessage> Messages() const {
+    std::lock_guard lock(mu_);
+    return messages_;
+  }
+  SuomiFiFakeStats Stats() const {
+    std::lock_guard lock(mu_);
+    return stats_;
+  }
+  void AddFault(SuomiFiFakeFault f) {
+    std::lock_guard lock(mu_);
+    if (f.count > 0) faults_.push_back(std::move(f));
+  }
+  void ExpireTokens() {
+    std::lock_guard lock(mu_);
+    for (auto& [token, expiry] : tokens_) expiry = SteadyClock::time_point::min();
+  }
+
+ private:
+  // Registers an API route whose requests first meet the fault queue.
+  void Route(const char* method, std::string path, std::function<HttpResponse(const HttpRequest&)> h) {
+    server_.AddRoute(method, path, [this, path, h](const HttpRequest& r) {
+      std::optional<SuomiFiFakeFault> fault = TakeFault(path);
+      if (fault) {
+        if (fault->delay_ms > 0) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(fault->delay_ms));
+        }
+        if (fault->status != 0) {
+          json body = {{"reason", "injected fault"}};
+          if (fault->retry_after_s > 0) body["retryAfter"] = fault->retry_after_s;
+          return Json(fault->status, body);
+        }
+      }
+      return h(r);
+    }, false);
+  }
+
+  std::optional<SuomiFiFakeFault> TakeFault(const std::string& path) {
+    std::lock_guard lock(mu_);
+    for (auto it = faults_.begin(); it != faults_.end(); ++it) {
+      if (!it->path.empty() && it->path != path) continue;
+      SuomiFiFakeFault f = *it;
+      if (--it->count <= 0) faults_.erase(it);
+      return f;
+    }
+    return std::nullopt;
+  }
+
+  // True when the request carries a live token. REQUIRES: mu_ held.
+  bool AuthorizedLocked(const HttpRequest& r) const {
+    auto h = r.headers.find("authorization");
+    if (h == r.headers.end() || !h->second.starts_with("Bearer ")) return false;
+    auto t = tokens_.find(h->second.substr(7));
+    return t != tokens_.end() && SteadyClock::now() < t->second;
+  }
+
+  HttpResponse Token(const HttpRequest& r) {
+    json req = json::parse(r.body, nullptr, false);
+    std::lock_guard lock(mu_);
+    ++stats_.token_requests;
+    auto user = StringField(req, "username", 0, 1024);
+    auto pass = StringField(req, "password", 0, 1024);
+    if (!user || !pass || *user != options_.username || *pass != options_.password) {
+      return Reason(400, "Authentication failed");
+    }
+    std::string token = "fake-" + std::to_string(++stats_.tokens_issued) + "-" +
+                        std::to_string(rng_());
+    tokens_[token] = SteadyClock::now() + options_.token_lifetime;
+    return Json(200, json{{"access_token", token},
+                          {"token_type", "Bearer"},
+                          {"expires_in", options_.token_lifetime.count()}});
+  }
+
+  bool ActiveLocked(const std::string& id) const {
+    switch (options_.mailboxes) {
+      case SuomiFiFakeOptions::Mailboxes::kAll: return true;
+      case SuomiFiFakeOptions::Mailboxes::kNone: return false;
+      case SuomiFiFakeOptions::Mailboxes::kList: return options_.active_ids.contains(id);
+      case SuomiFiFakeOptions::Mailboxes::kOddIndividualNumber: {
+        auto hetu = ParseHetu(id);
+        return hetu.ok() && hetu->individual_number % 2 == 1;
+      }
+    }
+    return false;
+  }
+
+  HttpResponse Mailboxes(const HttpRequest& r) {
+    json req = json::parse(r.body, nullptr, false);
+    std::lock_guard lock(mu_);
+    if (!AuthorizedLocked(r)) return Reason(401, "Unauthorized");
+    ++stats_.mailbox_requests;
+    if (!req.is_object() || !req.contains("endUsers") || !req["endUsers"].is_array()) {
+      return Reason(400, "endUsers is required");
+    }
+    const json& users = req["endUsers"];
+    if (users.empty() || users.size() > 10000) return Reason(400, "endUsers must hold 1..10000 ids");
+    json active = json::array();
+    for (const json& u : users) {
+      auto id = StringField(u, "id", 9, 11);
+      if (!id) return Reason(400, "endUsers[].id must be 9..11 characters");
+      if (ActiveLocked(*id)) active.push_back(json{{"id", *id}});
+    }
+    return Json(200, json{{"endUsersWithActiveMailbox", active}});
+  }
+
+  // Checks the request against messages.api.rest.v2.ElectronicMessageRequestBody; returns the
+  // 400 to send, or nullopt when valid.
+  static std::optional<HttpResponse> Validate(const json& req) {
+    if (!req.is_object()) return Reason(400, "request body is not a JSON object");
+    if (!StringField(req, "externalId", 1, 256)) return Invalid("externalId must be 1..256 characters");
+    if (!req.contains("recipient") || !StringField(req["recipient"], "id", 9, 11)) {
+      return Invalid("recipient.id must be 9..11 characters");
+    }
+    if (!req.contains("sender") || !StringField(req["sender"], "serviceId", 1, 64)) {
+      return Invalid("sender.serviceId must be 1..64 characters");
+    }
+    if (!req.contains("electronic") || !req["electronic"].is_object()) {
+      return Invalid("electronic is required");
+    }
+    const json& e = req["electronic"];
+    if (!StringField(e, "title", 1, 256)) return Invalid("electronic.title must be 1..256 characters");
+    if (!StringField(e, "body", 1, 40000)) return Invalid("electronic.body must be 1..40000 characters");
+    if (!OneOf(e, "bodyFormat", {"Text", "Markdown"})) return Invalid("electronic.bodyFormat is invalid");
+    if (!OneOf(e, "messageServiceType", {"Normal", "Verifiable"})) {
+      return Invalid("electronic.messageServiceType is invalid");
+    }
+    if (!OneOf(e, "replyAllowedBy", {"Anyone", "No one"})) return Invalid("electronic.replyAllowedBy is invalid");
+    if (!OneOf(e, "visibility", {"Normal", "Recipient only"})) return Invalid("electronic.visibility is invalid");
+    if (!e.contains("attachments") || !e["attachments"].is_array() || e["attachments"].size() > 50) {
+      return Invalid("electronic.attachments must be an array of at most 50");
+    }
+    if (!e.contains("notifications") || !e["notifications"].is_object()) {
+      return Invalid("electronic.notifications is required");
+    }
+    const json& n = e["notifications"];
+    if (!OneOf(n, "senderDetailsInNotifications", {"Organisation and service name", "None"})) {
+      return Invalid("electronic.notifications.senderDetailsInNotifications is invalid");
+    }
+    if (!n.contains("unreadMessageNotification") ||
+        !OneOf(n["unreadMessageNotification"], "reminder", {"Default reminder", "No reminders"})) {
+      return Invalid("electronic.notifications.unreadMessageNotification.reminder is invalid");
+    }
+    return std::nullopt;
+  }
+
+  HttpResponse Electronic(const HttpRequest& r) {
+    json req = json::parse(r.body, nullptr, false);
+    std::lock_guard lock(mu_);
+    if (!AuthorizedLocked(r)) return Reason(401, "Unauthorized");
+    ++stats_.message_requests;
+    if (auto bad = Validate(req)) return *bad;
+    std::string external_id = req["externalId"];
+    if (auto it = by_external_id_.find(external_id); it != by_external_id_.end()) {
+      return Json(409, json{{"reason", "External ID already in use"}, {"messageId", it->second}});
+    }
+    std::string recipient = req["recipient"]["id"];
+    if (!ActiveLocked(recipient)) {
+      return Invalid("Recipient mailbox is not active", "MAILBOX_NOT_IN_USE");
+    }
+    const json& e = req["electronic"];
+    SuomiFiFakeMessage m{next_message_id_++,
+                         external_id,
+                         recipient,
+                         req["sender"]["serviceId"].get<std::string>(),
+                         e["title"].get<std::string>(),
+                         e["body"].get<std::string>(),
+                         e["bodyFormat"].get<std::string>()};
+    by_external_id_[external_id] = m.message_id;
+    events_.push_back(json{{"type", "Electronic message created"},
+                           {"eventTime", Iso8601Now()},
+                           {"metadata", {{"messageId", m.message_id},
+                                         {"serviceId", m.service_id},
+                                         {"externalId", m.external_id}}}});
+    messages_.push_back(std::move(m));
+    return Json(200, json{{"messageId", messages_.back().message_id}});
+  }
+
+  HttpResponse Events(const HttpRequest& r) {
+    std::lock_guard lock(mu_);
+    if (!AuthorizedLocked(r)) return Reason(401, "Unauthorized");
+    size_t from = 0;
+    if (auto t = r.query.find("continuationToken"); t != r.query.end() && !t->second.empty()) {
+      // Opaque to clients; here "c<offset>".
+      if (t->second.size() < 2 || t->second[0] != 'c' ||
+          t->second.find_first_not_of("0123456789", 1) != std::string::npos) {
+        return Reason(400, "invalid continuationToken");
+      }
+      from = std::stoull(t->second.substr(1));
+      if (from > events_.size()) return Reason(400, "invalid continuationToken");
+    }
+    size_t to = std::min(events_.size(), from + std::max<size_t>(1, options_.events_page_size));
+    json page = json::array();
+    for (size_t i = from; i < to; ++i) page.push_back(events_[i]);
+    return Json(200, json{{"events", page}, {"continuationToken", "c" + std::to_string(to)}});
+  }
+
+  HttpResponse ListJson() const {
+    json out = json::array();
+    for (const SuomiFiFakeMessage& m : Messages()) {
+      out.push_back(json{{"messageId", m.message_id}, {"externalId", m.external_id},
+                         {"recipientId", m.recipient_id}, {"serviceId", m.service_id},
+                         {"title", m.title}, {"body", m.body}, {"bodyFormat", m.body_format}});
+    }
+    return Json(200, out);
+  }
+
+  HttpResponse Faults(const HttpRequest& r) {
+    json req = json::parse(r.body, nullptr, false);
+    if (!req.is_object()) return Reason(400, "expected {status, count, path?, delayMs?, retryAfter?}");
+    SuomiFiFakeFault f;
+    f.status = req.value("status", 500);
+    f.count = req.value("count", 1);
+    f.path = req.value("path", std::string());
+    f.delay_ms = req.value("delayMs", 0);
+    f.retry_after_s = req.value("retryAfter", 0);
+    AddFault(std::move(f));
+    return HttpResponse{204, "text/plain", ""};
+  }
+
+  const SuomiFiFakeOptions options_;
+  HttpServer server_;
+
+  mutable std::mutex mu_;
+  // Protected by mu_:
+  std::map<std::string, SteadyClock::time_point> tokens_;
+  std::map<std::string, int64_t> by_external_id_;
+  std::vector<SuomiFiFakeMessage> messages_;
+  std::vector<json> events_;
+  std::deque<SuomiFiFakeFault> faults_;
+  SuomiFiFakeStats stats_;
+  int64_t next_message_id_ = 9000001;
+  std::mt19937_64 rng_{std::random_device{}()};
+};
+
+SuomiFiFake::SuomiFiFake(SuomiFiFakeOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+SuomiFiFake::~SuomiFiFake() { Stop(); }
+Status SuomiFiFake::Start() { return impl_->server().Start(); }
+uint16_t SuomiFiFake::port() const { return impl_->server().port(); }
+std::string SuomiFiFake::base_url() const {
+  return "http://127.0.0.1:" + std::to_string(port());
+}
+void SuomiFiFake::Stop() { impl_->server().Stop(); }
+std::vector<SuomiFiFakeMessage> SuomiFiFake::messages() const { return impl_->Messages(); }
+SuomiFiFakeStats SuomiFiFake::stats() const { return impl_->Stats(); }
+void SuomiFiFake::InjectFault(SuomiFiFakeFault fault) { impl_->AddFault(std::move(fault)); }
+void SuomiFiFake::ExpireTokens() { impl_->ExpireTokens(); }
+
+}  // namespace ennakko
