@@ -17,7 +17,7 @@ double Seconds(std::chrono::steady_clock::time_point since) {
 }
 }  // namespace
 
-Result<Population> LoadPopulation(Db& db, Date today) {
+Result<Population> LoadPopulation(Db& db, Date today, const std::vector<Field>& fresh) {
   PopulationBuilder b;
   {
     auto st = db.Prepare(
@@ -57,6 +57,23 @@ Result<Population> LoadPopulation(Db& db, Date today) {
       b.AddPlacement(st->Int(0), st->Text(1), DateOrNone(st->OptText(2)), DateOrNone(st->OptText(3)));
     }
   }
+  for (Field field : fresh) {
+    // Fact names in the store are the person fields' names (birth_date, municipality, ...).
+    const char* name = nullptr;
+    for (const auto& f : DataModel()) {
+      if (f.field == field && f.owner == TypeKind::kPerson) name = f.name;
+    }
+    if (!name) continue;
+    auto st = db.Prepare("SELECT resident_id, substr(fetched_at, 1, 10) FROM facts WHERE name = ?");
+    if (!st.ok()) return st.status();
+    st->Bind(1, name);
+    for (;;) {
+      auto row = st->Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      b.SetFetched(st->Int(0), field, DateOrNone(st->OptText(1)));
+    }
+  }
   return std::move(b).Build();
 }
 
@@ -65,7 +82,7 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
   PassStats stats;
   Date today = clock.Today();
   auto t0 = std::chrono::steady_clock::now();
-  auto pop = LoadPopulation(db, today);
+  auto pop = LoadPopulation(db, today, rules.freshness_fields());
   if (!pop.ok()) return pop.status();
   stats.residents = static_cast<int64_t>(pop->size());
   stats.load_seconds = Seconds(t0);

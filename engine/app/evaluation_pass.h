@@ -20,8 +20,9 @@
 
 namespace ennakko {
 
-// Loads residents, custody in force on `today`, and placements into an evaluation snapshot.
-Result<Population> LoadPopulation(Db& db, Date today);
+// Loads residents, custody in force on `today`, and placements into an evaluation snapshot, with
+// the fetch dates (facts.fetched_at) of the person facts in `fresh` (RuleSet::freshness_fields).
+Result<Population> LoadPopulation(Db& db, Date today, const std::vector<Field>& fresh = {});
 
 struct PassStats {
   int64_t residents = 0;

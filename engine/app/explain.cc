@@ -240,7 +240,7 @@ Result<json> ExplainDecision(Db& db, const RuleSet& rules, const Pseudonymizer& 
   }
   if (!rule) return Status::Invalid("no service " + service + " in the rules directory " + rules.sources().directory);
   const RuleSpec& spec = *rules.rules()[*rule].spec;
-  auto pop = LoadPopulation(db, at);
+  auto pop = LoadPopulation(db, at, rules.freshness_fields());
   if (!pop.ok()) return pop.status();
   int64_t index = pop->IndexOf(subject_id);
   if (index < 0) return Status::NotFound("the subject is not in the loaded population");

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "engine/app/simulate.h"
 
 #include <fmt/format.h>
@@ -176,7 +177,14 @@ int RunSimulate(const SimulateOptions& options, std::ostream& out, std::ostream&
     return 1;
   }
   auto t0 = std::chrono::steady_clock::now();
-  auto pop = LoadPopulation(*ctx->db, *at);
+  // Both rule sets' freshness requirements: a fact's fetch date matters if either asks.
+  std::vector<Field> fresh = (*rules)->freshness_fields();
+  if (against) {
+    for (Field f : (**against)->freshness_fields()) {
+      if (std::find(fresh.begin(), fresh.end(), f) == fresh.end()) fresh.push_back(f);
+    }
+  }
+  auto pop = LoadPopulation(*ctx->db, *at, fresh);
   if (!pop.ok()) {
     err << "loading the population: " << pop.status().message() << "\n";
     return 2;

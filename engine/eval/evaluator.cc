@@ -622,6 +622,12 @@ bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecisio
     if (!held) {
       d.conditions[kDataHeld] = Tri::kNo;
       d.missing_facts |= 1u << k;
+    } else if (int32_t max_age = r.data_held_max_age[k]; max_age > 0) {
+      int32_t fetched = pop_.fetched(subject, r.data_held[k]);
+      if (fetched == kNoDate || today_.days - fetched > max_age) {
+        d.conditions[kDataHeld] = Tri::kNo;
+        d.stale_facts |= 1u << k;
+      }
     }
   }
   // 2. Permission and 3. obligation: the rule's legal basis and statute, checked when loaded.
@@ -689,6 +695,12 @@ bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
   d.conditions = c.conditions;
   for (size_t k = 0; k < r.data_held.size(); ++k) {
     if (c.missing_facts & (1u << k)) d.reasons.push_back("data_held: " + r.data_held_names[k] + " is not held");
+    if (c.stale_facts & (1u << k)) {
+      int32_t fetched = pop_.fetched(subject, r.data_held[k]);
+      d.reasons.push_back(fmt::format("data_held: {} is stale: fetched {}, more than {} days ago", r.data_held_names[k],
+                                      fetched == kNoDate ? std::string("at an unknown time") : Date{fetched}.ToString(),
+                                      r.data_held_max_age[k]));
+    }
   }
   if (c.unknown_clause >= 0 && (c.failed_clause < 0 || c.unknown_clause < c.failed_clause)) {
     const CompiledExpr& clause = r.clauses[static_cast<size_t>(c.unknown_clause)];

@@ -47,6 +47,7 @@ struct CompactDecision {
   const std::string* missing_inner = nullptr;  // inside a definition: the fact it missed
   bool no_recipient = false;    // eligible but nobody alive to receive the offer: undetermined
   uint32_t missing_facts = 0;   // bit i: data_held fact i is not held
+  uint32_t stale_facts = 0;     // bit i: data_held fact i is held but older than its max age
 };
 
 class Evaluator {

@@ -1,5 +1,10 @@
 #include "engine/eval/evaluator.h"
 
+#include <filesystem>
+#include <fstream>
+
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
 
 using namespace ennakko;
@@ -146,4 +151,49 @@ TEST_CASE("subtrees that depend only on today and parameters are folded", "[eval
   City city;
   Evaluator ev(*rules, city.pop, *Date::Parse("2026-11-22"));
   CHECK(ev.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(3))));
+}
+
+TEST_CASE("a fact older than its max age is stale: the decision is undetermined, not guessed", "[eval]") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("ennakko-stale-" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::copy(ENNAKKO_SOURCE_ROOT "/rules", dir, fs::copy_options::recursive);
+  {
+    std::ifstream in(dir / "preschool-offer/rule.yaml");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    auto at = text.find("subject.municipality", text.find("facts: ["));
+    REQUIRE(at != std::string::npos);
+    text.replace(at, std::string("subject.municipality").size(), "{fact: subject.municipality, max_age_days: 365}");
+    std::ofstream(dir / "preschool-offer/rule.yaml") << text;
+  }
+  Diagnostics diags;
+  auto sources = LoadRuleSources(dir.string(), diags);
+  INFO(diags.ToString());
+  REQUIRE(sources.ok());
+  auto rules = RuleSet::Compile(*sources).value();
+  REQUIRE(rules->freshness_fields() == std::vector<Field>{Field::kMunicipality});
+
+  auto decide = [&](int32_t fetched) {
+    PopulationBuilder b;
+    b.AddPerson({1, D("1990-01-01"), kNoDate, "091", "fi", false, {}});
+    b.AddPerson({3, D("2020-05-05"), kNoDate, "091", "fi", false, {}});
+    b.AddCustody(1, 3);
+    if (fetched != kNoDate) b.SetFetched(3, Field::kMunicipality, fetched);
+    Population pop = std::move(b).Build();
+    Evaluator ev(*rules, pop, *Date::Parse("2026-11-22"));
+    Decision d;
+    REQUIRE(ev.Evaluate(0, static_cast<PersonIndex>(pop.IndexOf(3)), &d));
+    return d;
+  };
+  Decision fresh = decide(D("2026-06-01"));
+  CHECK(fresh.verdict == Verdict::kEligible);
+  Decision stale = decide(D("2025-01-01"));
+  CHECK(stale.verdict == Verdict::kUndetermined);
+  CHECK(stale.conditions[kDataHeld] == Tri::kNo);
+  CHECK(stale.conditions[kEligibility] == Tri::kYes);
+  REQUIRE_FALSE(stale.reasons.empty());
+  CHECK(stale.reasons[0] == "data_held: subject.municipality is stale: fetched 2025-01-01, more than 365 days ago");
+  Decision unknown = decide(kNoDate);
+  CHECK(unknown.verdict == Verdict::kUndetermined);
+  CHECK(unknown.reasons[0].find("fetched at an unknown time") != std::string::npos);
 }

@@ -56,6 +56,14 @@ void PopulationBuilder::AddPlacement(int64_t store_id, std::string_view kind, in
   placements_.emplace_back(static_cast<PersonIndex>(p), Placement{pop_.strings_.Intern(kind), start, end});
 }
 
+void PopulationBuilder::SetFetched(int64_t store_id, Field field, int32_t day) {
+  int64_t p = pop_.IndexOf(store_id);
+  if (p < 0) return;
+  auto& v = pop_.fetched_[static_cast<size_t>(field)];
+  if (v.empty()) v.assign(pop_.id_.size(), kNoDate);
+  v[static_cast<size_t>(p)] = day;
+}
+
 void PopulationBuilder::SetIncomesHeld(int64_t store_id) {
   int64_t p = pop_.IndexOf(store_id);
   if (p >= 0) pop_.flags_[static_cast<size_t>(p)] |= Population::kIncomesHeld;

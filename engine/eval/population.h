@@ -7,6 +7,7 @@
 // immutable and safe to share between threads.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -15,6 +16,7 @@
 #include <vector>
 
 #include "engine/base/date.h"
+#include "engine/lang/ast.h"
 
 namespace ennakko {
 
@@ -59,6 +61,12 @@ class Population {
   StringId municipality(PersonIndex p) const { return municipality_[p]; }
   StringId language(PersonIndex p) const { return language_[p]; }
   bool address_protected(PersonIndex p) const { return flags_[p] & kProtected; }
+  // When a fact was fetched (day), for the facts some rule requires fresh; kNoDate when unknown
+  // or not tracked.
+  int32_t fetched(PersonIndex p, Field f) const {
+    const auto& v = fetched_[static_cast<size_t>(f)];
+    return v.empty() ? kNoDate : v[p];
+  }
   // Whether the city holds income data for this person (fetched with a legal basis).
   bool incomes_held(PersonIndex p) const { return flags_[p] & kIncomesHeld; }
   std::span<const PersonIndex> guardians(PersonIndex p) const {
@@ -97,6 +105,7 @@ class Population {
   std::vector<PersonIndex> guardians_, children_, siblings_, household_;
   std::vector<Placement> placements_;
   std::vector<Income> incomes_;
+  std::array<std::vector<int32_t>, kFieldCount> fetched_;  // by field; empty when not tracked
   StringTable strings_;
   std::unordered_map<int64_t, PersonIndex> by_store_id_;
 };
@@ -120,6 +129,8 @@ class PopulationBuilder {
   void AddPlacement(int64_t store_id, std::string_view kind, int32_t start, int32_t end);
   // Marks the person's incomes as held (even with no items: no income is a fact too).
   void SetIncomesHeld(int64_t store_id);
+  // Records when a fact of a person was fetched (for freshness requirements).
+  void SetFetched(int64_t store_id, Field field, int32_t day);
   void AddIncome(int64_t store_id, std::string_view type, int64_t amount_micros, int32_t start, int32_t end);
   Population Build() &&;
 

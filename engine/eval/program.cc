@@ -1,5 +1,6 @@
 #include "engine/eval/program.h"
 
+#include <algorithm>
 #include <map>
 #include <set>
 
@@ -276,11 +277,13 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::shared_ptr<const Ru
       ENNAKKO_RETURN_IF_ERROR(compile(spec.offer_to, r.offer_to));
       ENNAKKO_RETURN_IF_ERROR(compile(spec.period, r.period));
     }
-    for (const auto& fact : spec.data_held) {
+    for (size_t k = 0; k < spec.data_held.size(); ++k) {
+      const std::string& fact = spec.data_held[k];
       const FieldInfo* f = FindField(TypeKind::kPerson, fact.substr(8));
       if (!f) return Status::Internal("unknown fact " + fact);
       r.data_held.push_back(f->field);
       r.data_held_names.push_back(fact);
+      r.data_held_max_age.push_back(k < spec.data_held_max_age.size() ? spec.data_held_max_age[k] : 0);
     }
     r.public_task = spec.permission_basis == "public-task";
     r.has_obligation = !spec.obligation_statute.empty();
@@ -291,6 +294,18 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::shared_ptr<const Ru
   }
   assign_ids();
   return std::shared_ptr<const RuleSet>(std::move(set));
+}
+
+std::vector<Field> RuleSet::freshness_fields() const {
+  std::vector<Field> out;
+  for (const auto& r : rules_) {
+    for (size_t k = 0; k < r.data_held.size(); ++k) {
+      if (r.data_held_max_age[k] > 0 && std::find(out.begin(), out.end(), r.data_held[k]) == out.end()) {
+        out.push_back(r.data_held[k]);
+      }
+    }
+  }
+  return out;
 }
 
 }  // namespace ennakko

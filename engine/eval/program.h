@@ -64,6 +64,7 @@ struct CompiledRule {
   CompiledExpr period;
   std::vector<Field> data_held;
   std::vector<std::string> data_held_names;
+  std::vector<int32_t> data_held_max_age;  // days; 0 = no freshness requirement
   bool public_task = false;     // permission basis, decided once
   bool has_obligation = false;
   bool has_benefit = false;
@@ -83,6 +84,9 @@ class RuleSet {
   const std::vector<std::string>& param_names() const { return param_names_; }
   // Compiled named definitions, by index (kDefinition imm); slot 0 holds the argument.
   const std::vector<CompiledExpr>& definitions() const { return definitions_; }
+  // Person facts some rule requires fresh (data_held max_age_days): the snapshot must carry when
+  // each was fetched.
+  std::vector<Field> freshness_fields() const;
   // Every compiled expression of the set (rules' and definitions'), by id.
   const std::vector<const CompiledExpr*>& expressions() const { return expressions_; }
 

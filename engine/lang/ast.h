@@ -70,6 +70,7 @@ enum class Field : uint8_t {
   kIncomeStart,
   kIncomeEnd,
 };
+inline constexpr size_t kFieldCount = static_cast<size_t>(Field::kIncomeEnd) + 1;
 
 struct FieldInfo {
   Field field;

@@ -338,8 +338,17 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
   }
   if (const auto* facts = At(j, "/data_held/facts"); facts && facts->is_array()) {
     for (size_t idx = 0; idx < facts->size(); ++idx) {
-      if (!(*facts)[idx].is_string()) continue;
-      std::string path_s = (*facts)[idx].get<std::string>();
+      const nlohmann::json& item = (*facts)[idx];
+      int max_age = 0;
+      std::string path_s;
+      if (item.is_string()) {
+        path_s = item.get<std::string>();
+      } else if (item.is_object() && item.contains("fact") && item["fact"].is_string()) {
+        path_s = item["fact"].get<std::string>();
+        if (item.contains("max_age_days") && item["max_age_days"].is_number_integer()) max_age = item["max_age_days"].get<int>();
+      } else {
+        continue;
+      }
       std::string field = path_s.rfind("subject.", 0) == 0 ? path_s.substr(8) : "";
       if (!FindField(TypeKind::kPerson, field)) {
         diags.Error(doc->At(fmt::format("/data_held/facts/{}", idx)), "unknown fact '" + path_s + "'",
@@ -347,6 +356,7 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
         continue;
       }
       rule.data_held.push_back(path_s);
+      rule.data_held_max_age.push_back(max_age);
     }
   }
   rule.permission_basis = Str(j, "/permission/basis");

@@ -67,6 +67,7 @@ struct RuleSpec {
   std::string mode;  // offer | recommend | automatic | review
   std::map<std::string, std::string> title;
   std::vector<std::string> data_held;  // "subject.birth_date", ...
+  std::vector<int> data_held_max_age;  // per fact: days within which it must have been fetched; 0 = any
   std::string permission_basis;        // public-task | consent
   std::string permission_purpose;
   std::string permission_reference;
