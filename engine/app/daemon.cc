@@ -39,6 +39,8 @@ struct Wakeup {
   std::condition_variable cv;
   std::atomic<bool> stop{false};
   std::atomic<bool> reload{false};
+  // Who asked for the reload, for the audit trail: "sighup" or "http" (last one wins).
+  std::atomic<const char*> reload_trigger{"sighup"};
   void Notify() {
     std::lock_guard lock(mu);
     cv.notify_all();
@@ -195,6 +197,7 @@ Status Daemon::Start() {
     return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.RenderText()};
   }, false);
   http_->AddRoute("POST", "/api/v1/rules/reload", [this](const HttpRequest&) {
+    wake_.reload_trigger = "http";
     wake_.reload = true;
     wake_.Notify();
     return HttpResponse{202, "text/plain; charset=utf-8", "reload requested; see the log and /metrics for the result\n"};
@@ -219,7 +222,12 @@ void Daemon::ReloadRules(const char* trigger) {
   std::shared_ptr<const RuleSet> next;
   if (sources.ok()) {
     auto compiled = RuleSet::Compile(*sources);
-    if (compiled.ok()) next = *compiled;
+    if (compiled.ok()) {
+      next = *compiled;
+    } else {
+      // Checked sources that fail to compile are our bug, not the author's: say so in the log.
+      diags.Error({config_.rules_directory, 0, 0}, "internal error compiling the rules: " + compiled.status().message());
+    }
   }
   if (!next) {
     for (const auto& d : diags.items()) spdlog::error("{}", d.ToString());
@@ -282,7 +290,7 @@ void Daemon::Loop() {
     auto now = std::chrono::steady_clock::now();
     if (wake_.reload.exchange(false)) {
       std::string before = rules_->revision();
-      ReloadRules("reload");
+      ReloadRules(wake_.reload_trigger.load());
       // Make the reload's audit event (rules.loaded / rules.rejected) durable now: a rejected
       // reload triggers no pass, so it would otherwise wait for the next pass or send.
       SaveAuditHead();
@@ -406,6 +414,7 @@ int Daemon::Run() {
       int sig = 0;
       if (sigwait(&set, &sig) != 0) continue;
       if (sig == SIGHUP) {
+        wake_.reload_trigger = "sighup";
         wake_.reload = true;
       } else {
         wake_.stop = true;

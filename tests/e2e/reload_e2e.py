@@ -11,7 +11,7 @@ Steps:
   3. POST /api/v1/rules/reload without a token, and with a wrong one: 401, nothing reloaded.
   4. Fix the rule differently from the original (the municipality clause written the other way
      round) and POST the reload with the token: 202; the log names the new revision R1; /metrics
-     shows R1 and no further failure; the audit log has rules.loaded R1 (trigger reload).
+     shows R1 and no further failure; the audit log has rules.loaded R1 (trigger http).
   5. The evaluation pass after the reload re-records exactly the decisions whose reasons quote
      the rewritten clause, with ruleset R1 and the new clause text; every other decision is
      unchanged and keeps R0 (only changes are recorded); no offer was queued twice. Beside the
@@ -178,8 +178,9 @@ def _reload(args, tmp: Path, daemons: list[Daemon]) -> None:
           f"/metrics: ennakko_rules_reload_failures_total 1 and still revision {r0}",
           f"revisions {revisions}, failures {failures}")
     rejected = audit_events(audit, "rules.rejected")
-    check(len(rejected) == 1 and rejected[0].get("kept_revision") == r0 and rejected[0].get("errors", 0) >= 1,
-          f"audit: one rules.rejected event keeping {r0}", json.dumps(rejected))
+    check(len(rejected) == 1 and rejected[0].get("kept_revision") == r0 and rejected[0].get("errors", 0) >= 1
+          and rejected[0].get("trigger") == "sighup",
+          f"audit: one rules.rejected event keeping {r0}, trigger sighup", json.dumps(rejected))
 
     # 3. The reload endpoint wants the bearer token.
     mark = len(daemon.output())
@@ -207,8 +208,8 @@ def _reload(args, tmp: Path, daemons: list[Daemon]) -> None:
           f"/metrics: ennakko_rules_info{{revision={r1}}}; failures still 1",
           f"revisions {revisions}, failures {failures}")
     loaded = [e for e in audit_events(audit, "rules.loaded") if e.get("revision") == r1]
-    check(len(loaded) == 1 and loaded[0].get("trigger") == "reload",
-          f"audit: rules.loaded revision {r1}, trigger reload", json.dumps(loaded))
+    check(len(loaded) == 1 and loaded[0].get("trigger") == "http",
+          f"audit: rules.loaded revision {r1}, trigger http", json.dumps(loaded))
 
     # 5. Decisions recorded after the reload carry the new revision.
     after = {i: (reasons, rs, at) for i, reasons, rs, at in
