@@ -134,7 +134,8 @@ TEST_CASE("KannelSmsChannel maps Kannel's failures") {
     }
     SendOutcome out = KannelSmsChannel(Options(url)).Send(Message("x"));
     CHECK(out.kind == SendOutcome::Kind::kTransient);
-    CHECK(out.detail.find("358") == std::string::npos);  // no phone number in the detail
+    // No phone number in the detail (the port may contain any digits, so look for the number).
+    CHECK(out.detail.find("401234567") == std::string::npos);
   }
 }
 
