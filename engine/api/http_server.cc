@@ -197,6 +197,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     response_->set(http::field::server, "ennakko");
     response_->set(http::field::content_type, reply.response.content_type);
     for (auto& [field, value] : reply.headers) response_->set(field, value);
+    for (auto& [field, value] : reply.response.headers) response_->set(field, value);
     response_->body() = std::move(reply.response.body);
     response_->keep_alive(keep_alive);
     response_->prepare_payload();

@@ -62,6 +62,9 @@ struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
   std::string body;
+  // Extra response headers (e.g. Retry-After, Location). Server and Content-Type are set by the
+  // server; a header named here replaces the server's own.
+  std::map<std::string, std::string> headers = {};
 };
 
 class HttpServer {
