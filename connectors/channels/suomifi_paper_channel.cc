@@ -53,7 +53,7 @@ std::string RandomBoundary() {
   return b;
 }
 
-// The outcome for a reply that is not a success; `what` names the step.
+// The outcome for a reply that is not a success (401 here means a fresh token was refused too).
 SendOutcome Failure(const HttpClientResult& reply) {
   if (reply.status == 401) {
     return SendOutcome::Transient("suomifi 401: a freshly issued token was rejected");
