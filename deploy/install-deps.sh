@@ -9,11 +9,14 @@ PACKAGES=(
   # libraries (see docs/architecture.md, "Dependencies")
   libboost1.81-dev libboost-url1.81-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev
   libspdlog-dev libfmt-dev libcli11-dev libvalijson-dev libssl-dev libcurl4-openssl-dev catch2
+  libhpdf-dev
   # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev is
   # only recommended by clang-14, and recommends are not installed), llvm-symbolizer for reports
   clang-14 libclang-rt-14-dev llvm-14
   # real gateways used by the end-to-end tests and the SMS demo
   kannel kannel-extras python3 python3-aiosmtpd sqlite3 curl
+  # checks the PDF letters of paper mail (pdftotext, pdfinfo)
+  poppler-utils
 )
 
 missing=()

@@ -348,7 +348,9 @@ std::string BuildEmail(const OutgoingMessage& message, const EmailOptions& optio
   m += "--" + std::string(kBoundary) + "\r\n";
   m += "Content-Type: text/html; charset=UTF-8\r\n";
   m += "Content-Transfer-Encoding: quoted-printable\r\n\r\n";
-  m += QuotedPrintable(HtmlFromText(message.title, message.body, lang)) + "\r\n";
+  m += QuotedPrintable(message.html_body ? *message.html_body
+                                         : HtmlFromText(message.title, message.body, lang)) +
+       "\r\n";
   m += "--" + std::string(kBoundary) + "--\r\n";
   return m;
 }

@@ -3,8 +3,10 @@
 // Send builds one RFC 5322 message (BuildEmail) and hands it to the server in one SMTP session:
 // STARTTLS required by default (or implicit TLS with smtps://), optional AUTH, MAIL FROM the
 // address in `from`, RCPT TO the recipient's email, DATA. The message is multipart/alternative:
-// text/plain and a minimal HTML rendering of the same body (escaped, paragraphs from blank lines,
-// no remote content), both UTF-8 in quoted-printable. Headers: From, To, Subject (RFC 2047 when not
+// text/plain and text/html, both UTF-8 in quoted-printable. The HTML part is the message's
+// html_body when the service has an HTML template; otherwise (the default: one plain template
+// per language is all a rule author writes) a minimal rendering of the plain body — escaped,
+// paragraphs from blank lines, no remote content — so both parts always say the same. Headers: From, To, Subject (RFC 2047 when not
 // ASCII), Date, Message-ID `<KEY@ennakko>` from the idempotency key (so a receiving system can
 // de-duplicate), MIME-Version, Auto-Submitted: auto-generated, Content-Language.
 //

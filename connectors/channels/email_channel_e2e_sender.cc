@@ -2,7 +2,7 @@
 // (tests/e2e/email_channel_e2e.py starts aiosmtpd through smtp_harness.py, runs this, and checks
 // what the server stored). Configured from the environment: ENNAKKO_SMTP_URL,
 // ENNAKKO_SMTP_STARTTLS (1 requires STARTTLS, 0 allows plain), ENNAKKO_SMTP_CA_FILE (may be
-// empty), ENNAKKO_SMTP_TIMEOUT_MS (optional), ENNAKKO_EMAIL_FROM, ENNAKKO_EMAIL_TO,
+// empty), ENNAKKO_SMTP_TIMEOUT_MS, ENNAKKO_SMTP_USERNAME and ENNAKKO_SMTP_PASSWORD (optional), ENNAKKO_EMAIL_FROM, ENNAKKO_EMAIL_TO,
 // ENNAKKO_EMAIL_KEY, ENNAKKO_EMAIL_LANGUAGE, ENNAKKO_EMAIL_SUBJECT and ENNAKKO_EMAIL_BODY (UTF-8).
 // Prints "outcome: sent|transient|permanent DETAIL" and "ref: REF"; exit 0 only when sent.
 #include <chrono>
@@ -31,6 +31,8 @@ int main() {
   options.require_starttls = Env("ENNAKKO_SMTP_STARTTLS") == "1";
   options.ca_file = Env("ENNAKKO_SMTP_CA_FILE");
   options.from = Env("ENNAKKO_EMAIL_FROM");
+  if (const char* u = std::getenv("ENNAKKO_SMTP_USERNAME")) options.username = u;
+  if (const char* pw = std::getenv("ENNAKKO_SMTP_PASSWORD")) options.password = pw;
   if (const char* t = std::getenv("ENNAKKO_SMTP_TIMEOUT_MS")) {
     options.timeout = std::chrono::milliseconds(std::atol(t));
   }

@@ -169,6 +169,14 @@ TEST_CASE("BuildEmail writes the headers and both parts") {
     const std::string closing = "\r\n--=_ennakko_alternative--\r\n";
     CHECK(b.find(closing) == b.rfind(closing));
   }
+  SECTION("a service's own HTML replaces the derived one; the text part stays the body") {
+    OutgoingMessage m = Message();
+    m.html_body = "<p>Hej <b>Åsa</b></p>";
+    std::string b = BuildEmail(m, Options(), "d");
+    CHECK(b.find(QuotedPrintable("<p>Hej <b>Åsa</b></p>")) != std::string::npos);
+    CHECK(b.find("&lt;ja&gt;") == std::string::npos);  // not the escaped plain body
+    CHECK(b.find(QuotedPrintable(m.body)) != std::string::npos);
+  }
 }
 
 TEST_CASE("ClassifySmtpResult maps curl and SMTP outcomes") {

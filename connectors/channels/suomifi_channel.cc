@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include "connectors/channels/suomifi_replies.h"
 #include "connectors/http/http_client.h"
 
 namespace ennakko {
@@ -17,25 +18,37 @@ namespace {
 
 using json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
+using suomifi::Characters;
+using suomifi::ReplyDetail;
+using suomifi::Retryable;
 
 constexpr size_t kMailboxBatch = 10000;  // the API's maxItems for endUsers
 
-// Code points in UTF-8 text: the API's maxLength counts characters.
+std::string MessageBody(const OutgoingMessage& m, const std::string& service_id) {
+  json body = {
+      {"externalId", m.idempotency_key},
+      {"recipient", {{"id", m.recipient.hetu}}},
+      {"sender", {{"serviceId", service_id}}},
+      {"electronic", suomifi::ElectronicPart(m)},
+  };
+  return suomifi::Dump(body);
+}
+
+}  // namespace
+
+namespace suomifi {
+
 size_t Characters(std::string_view s) {
   size_t n = 0;
   for (unsigned char c : s) n += (c & 0xC0) != 0x80;
   return n;
 }
 
-// Replaces anything shaped like an identity code (DDMMYY, century sign, NNN, check character), so
-// that a reason echoing a recipient never reaches a detail or a log.
 std::string Scrub(std::string text) {
   static const std::regex kHetuLike("[0-9]{6}[-+A-FU-Y][0-9]{3}[0-9A-Y]");
   return std::regex_replace(text, kHetuLike, "<id>");
 }
 
-// "suomifi 400: reason [CODE, ...]" from an error reply ({reason, validationErrors?}); unknown
-// shapes give the status alone. Bounded and scrubbed.
 std::string ReplyDetail(const HttpClientResult& reply) {
   std::string detail = "suomifi " + std::to_string(reply.status);
   json j = json::parse(reply.body, nullptr, false);
@@ -74,31 +87,6 @@ bool HasErrorCode(const HttpClientResult& reply, std::string_view code) {
   return false;
 }
 
-// True for the statuses the API asks to be retried (5xx) and for rate limiting (429).
-bool Retryable(int status) { return status == 429 || status >= 500; }
-
-std::string MessageBody(const OutgoingMessage& m, const std::string& service_id) {
-  json body = {
-      {"externalId", m.idempotency_key},
-      {"recipient", {{"id", m.recipient.hetu}}},
-      {"sender", {{"serviceId", service_id}}},
-      {"electronic",
-       {{"title", m.title},
-        {"body", m.body},
-        {"bodyFormat", "Text"},
-        {"messageServiceType", "Normal"},
-        {"replyAllowedBy", "No one"},
-        {"visibility", "Normal"},
-        {"attachments", json::array()},
-        {"notifications",
-         {{"senderDetailsInNotifications", "Organisation and service name"},
-          {"unreadMessageNotification", {{"reminder", "Default reminder"}}}}}}},
-  };
-  // Invalid UTF-8 in a text is replaced rather than thrown on; the dispatcher renders valid text.
-  return body.dump(-1, ' ', false, json::error_handler_t::replace);
-}
-
-// The messageId of a 200 or 409 reply, as text; empty when the reply has none.
 std::string MessageId(const HttpClientResult& reply) {
   json j = json::parse(reply.body, nullptr, false);
   if (!j.is_object() || !j.contains("messageId")) return {};
@@ -108,7 +96,36 @@ std::string MessageId(const HttpClientResult& reply) {
   return {};
 }
 
-}  // namespace
+json ElectronicPart(const OutgoingMessage& m) {
+  return {{"title", m.title},
+          {"body", m.body},
+          {"bodyFormat", "Text"},
+          {"messageServiceType", "Normal"},
+          {"replyAllowedBy", "No one"},
+          {"visibility", "Normal"},
+          {"attachments", json::array()},
+          {"notifications",
+           {{"senderDetailsInNotifications", "Organisation and service name"},
+            {"unreadMessageNotification", {{"reminder", "Default reminder"}}}}}};
+}
+
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+std::string InvalidTexts(const OutgoingMessage& m) {
+  const size_t key_len = Characters(m.idempotency_key);
+  if (key_len < 1 || key_len > 256) return "suomifi: idempotency key must be 1..256 characters";
+  const size_t title_len = Characters(m.title);
+  if (title_len < 1 || title_len > 256) {
+    return "suomifi: title must be 1..256 characters, is " + std::to_string(title_len);
+  }
+  const size_t body_len = Characters(m.body);
+  if (body_len < 1 || body_len > 40000) {
+    return "suomifi: body must be 1..40000 characters, is " + std::to_string(body_len);
+  }
+  return {};
+}
+
+}  // namespace suomifi
 
 SuomiFiChannel::SuomiFiChannel(SuomiFiOptions options) : options_([&] {
   while (!options.base_url.empty() && options.base_url.back() == '/') options.base_url.pop_back();
@@ -177,13 +194,14 @@ void SuomiFiChannel::ForgetToken(const std::string& rejected) {
 }
 
 Result<HttpClientResult> SuomiFiChannel::AuthorizedPost(const std::string& path,
-                                                        const std::string& body) {
+                                                        const std::string& body,
+                                                        const std::string& content_type) {
   Result<HttpClientResult> reply = Status::Internal("unset");
   for (int attempt = 0; attempt < 2; ++attempt) {
     auto token = Token();
     if (!token.ok()) return token.status();
     reply = HttpCall("POST", options_.base_url + path, body,
-                     {{"Content-Type", "application/json"}, {"Authorization", "Bearer " + *token}},
+                     {{"Content-Type", content_type}, {"Authorization", "Bearer " + *token}},
                      options_.timeout);
     if (!reply.ok() || reply->status != 401) return reply;
     ForgetToken(*token);  // expired or revoked: renew and retry once
@@ -195,19 +213,8 @@ SendOutcome SuomiFiChannel::Send(const OutgoingMessage& message) {
   if (std::string why = CannotReach(message.recipient); !why.empty()) {
     return SendOutcome::Permanent(why);
   }
-  const size_t key_len = Characters(message.idempotency_key);
-  if (key_len < 1 || key_len > 256) {
-    return SendOutcome::Permanent("suomifi: idempotency key must be 1..256 characters");
-  }
-  const size_t title_len = Characters(message.title);
-  if (title_len < 1 || title_len > 256) {
-    return SendOutcome::Permanent("suomifi: title must be 1..256 characters, is " +
-                                  std::to_string(title_len));
-  }
-  const size_t body_len = Characters(message.body);
-  if (body_len < 1 || body_len > 40000) {
-    return SendOutcome::Permanent("suomifi: body must be 1..40000 characters, is " +
-                                  std::to_string(body_len));
+  if (std::string why = suomifi::InvalidTexts(message); !why.empty()) {
+    return SendOutcome::Permanent(why);
   }
 
   auto reply = AuthorizedPost("/v2/messages/electronic", MessageBody(message, options_.service_id));
@@ -224,7 +231,7 @@ SendOutcome SuomiFiChannel::Send(const OutgoingMessage& message) {
   const int status = reply->status;
   if (status == 200 || status == 409) {
     // 409: this externalId was accepted before (a retry after a lost reply): already delivered.
-    outcome = SendOutcome::Sent(MessageId(*reply));
+    outcome = SendOutcome::Sent(suomifi::MessageId(*reply));
     spdlog::debug("suomifi: outbox {} ({}) {} as message {}", message.outbox_id,
                   message.recipient.pseudonym, status == 200 ? "accepted" : "already accepted",
                   outcome.gateway_ref);
@@ -234,7 +241,7 @@ SendOutcome SuomiFiChannel::Send(const OutgoingMessage& message) {
     outcome = SendOutcome::Transient("suomifi 401: a freshly issued token was rejected");
   } else if (Retryable(status)) {
     outcome = SendOutcome::Transient(ReplyDetail(*reply));
-  } else if (status == 400 && HasErrorCode(*reply, "MAILBOX_NOT_IN_USE")) {
+  } else if (status == 400 && suomifi::HasErrorCode(*reply, "MAILBOX_NOT_IN_USE")) {
     outcome = SendOutcome::Permanent("no active Suomi.fi mailbox");
   } else if (status >= 400 && status < 500) {
     outcome = SendOutcome::Permanent(ReplyDetail(*reply));

@@ -17,8 +17,10 @@
 // A title or body the API would refuse (empty, or over 256 / 40,000 characters) or an
 // idempotency key outside 1..256 characters -> Permanent without calling Suomi.fi.
 //
-// Not done yet: multichannel (POST /v2/messages with paper mail), attachments, events polling,
-// TLS (HttpCall is http:// only: reach the API through a local X-Road security server or proxy).
+// Paper mail (multichannel POST /v2/messages with a PDF letter) is the "paper" channel,
+// SuomiFiPaperChannel (suomifi_paper_channel.h), which shares this channel's token.
+// Not done here: events polling (the replies work), TLS (HttpCall is http:// only: reach the
+// API through a local X-Road security server or proxy).
 //
 // Never logs identity codes, titles or bodies: the outbox id and pseudonym only; reasons from
 // Suomi.fi are scrubbed of identity-code-shaped text before they become a detail.
@@ -72,10 +74,15 @@ class SuomiFiChannel : public Channel {
   // Unavailable on 5xx, 429, connection errors and timeouts; Permanent on other 4xx.
   Result<std::vector<std::string>> ActiveMailboxes(const std::vector<std::string>& ids);
 
+  // POSTs `body` to `path` (e.g. "/v2/attachments") with the shared bearer token: renews the
+  // token and retries once on a 401 (a second 401 is returned as the result). Errors: the token
+  // could not be had (Unavailable; InvalidArgument for a bad URL), or the connection failed.
+  // For the Suomi.fi channels in this folder.
+  Result<HttpClientResult> AuthorizedPost(const std::string& path, const std::string& body,
+                                          const std::string& content_type = "application/json");
+  const SuomiFiOptions& options() const { return options_; }
+
  private:
-  // POSTs `body` (JSON) to `path` with a bearer token: renews the token and retries once on a 401.
-  // Errors: the token could not be had, or the connection failed.
-  Result<HttpClientResult> AuthorizedPost(const std::string& path, const std::string& body);
   // The cached token, fetched when missing or about to expire. REQUIRES: mu_ not held.
   Result<std::string> Token();
   // Drops the cached token if it is still `rejected` (another thread may have renewed it).

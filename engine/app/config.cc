@@ -138,6 +138,24 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
     f.password = r.Secret("/channels/suomifi/password");
     r.Opt("/channels/suomifi/service_id", f.service_id);
     r.Opt("/channels/suomifi/timeout_ms", f.timeout_ms);
+    if (r.Get("/channels/suomifi/paper")) {
+      const std::string p = "/channels/suomifi/paper";
+      SuomiFiPaperConfig paper;
+      r.Opt(p + "/sender/name", paper.sender_name);
+      r.Opt(p + "/sender/street_address", paper.sender_street_address);
+      r.Opt(p + "/sender/zip_code", paper.sender_zip_code);
+      r.Opt(p + "/sender/city", paper.sender_city);
+      r.Opt(p + "/sender/country_code", paper.sender_country_code);
+      r.Opt(p + "/posti/username", paper.posti_username);
+      paper.posti_password = r.Secret(p + "/posti/password");
+      r.Opt(p + "/posti/contact_email", paper.contact_email);
+      r.Opt(p + "/posti/cost_pool", paper.cost_pool);
+      r.Opt(p + "/color_printing", paper.color_printing);
+      r.Opt(p + "/two_sided_printing", paper.two_sided_printing);
+      r.Opt(p + "/create_address_page", paper.create_address_page);
+      r.Opt(p + "/reply_instructions", paper.reply_instructions);
+      f.paper = paper;
+    }
     c.suomifi = f;
   }
   r.Opt("/dispatch/workers", c.dispatch.workers);

@@ -6,6 +6,7 @@
 // working directory. A Config is a plain value: copy it freely.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 
@@ -34,12 +35,24 @@ struct EmailChannelConfig {
   std::string ca_file;
 };
 
+// channels.suomifi.paper: the "paper" channel (multichannel messages with a PDF letter).
+struct SuomiFiPaperConfig {
+  std::string sender_name, sender_street_address, sender_zip_code, sender_city;
+  std::string sender_country_code = "FI";
+  std::string posti_username, posti_password, contact_email, cost_pool;
+  bool color_printing = false;
+  bool two_sided_printing = false;
+  bool create_address_page = true;
+  std::map<std::string, std::string> reply_instructions;  // by language: fi, sv, en
+};
+
 struct SuomiFiChannelConfig {
   std::string base_url;
   std::string username;
   std::string password;
   std::string service_id;
   int timeout_ms = 10000;
+  std::optional<SuomiFiPaperConfig> paper;
 };
 
 struct Config {

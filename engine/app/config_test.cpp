@@ -120,3 +120,50 @@ TEST_CASE("email and Suomi.fi channels are configured with secrets like the othe
   CHECK(c->suomifi->password == "sfi-secret");
   CHECK(c->suomifi->service_id == "helsinki-ennakko");
 }
+
+TEST_CASE("Suomi.fi paper mail: sender, Posti account and printing options", "[config]") {
+  Write("key.txt", "a-very-long-pseudonym-key-for-tests\n");
+  Write("posti-password", "1234\n");
+  ::setenv("ENNAKKO_TEST_SMS_PW", "s3cret", 1);
+  std::string text = kValid;
+  const std::string paper =
+      "channels:\n"
+      "  suomifi:\n"
+      "    base_url: \"http://127.0.0.1:9000\"\n"
+      "    username: city\n"
+      "    password: pw\n"
+      "    service_id: helsinki-ennakko\n"
+      "    paper:\n"
+      "      sender: {name: Helsingin kaupunki, street_address: Pohjoisesplanadi 11-13, zip_code: \"00170\", city: HELSINKI}\n"
+      "      posti: {username: HKI001, password: {file: posti-password}, contact_email: posti@example.fi, cost_pool: KASV1}\n"
+      "      two_sided_printing: true\n"
+      "      create_address_page: false\n"
+      "      reply_instructions: {fi: Soita 09 310 12345., sv: Ring 09 310 12345.}\n";
+  text.replace(text.find("channels:\n"), 10, paper);
+  std::string path = Write("paper.yaml", text);
+  Diagnostics diags;
+  auto c = LoadConfig(path, diags);
+  INFO(diags.ToString());
+  REQUIRE(c.ok());
+  REQUIRE(c->suomifi);
+  REQUIRE(c->suomifi->paper);
+  const SuomiFiPaperConfig& p = *c->suomifi->paper;
+  CHECK(p.sender_name == "Helsingin kaupunki");
+  CHECK(p.sender_zip_code == "00170");
+  CHECK(p.sender_country_code == "FI");
+  CHECK(p.posti_username == "HKI001");
+  CHECK(p.posti_password == "1234");
+  CHECK(p.cost_pool == "KASV1");
+  CHECK(p.two_sided_printing);
+  CHECK_FALSE(p.color_printing);
+  CHECK_FALSE(p.create_address_page);
+  CHECK(p.reply_instructions.at("sv") == "Ring 09 310 12345.");
+
+  // A Posti username of the wrong length is a schema error at its line.
+  std::string bad = text;
+  bad.replace(bad.find("HKI001"), 6, "HKI");
+  std::string bad_path = Write("paper-bad.yaml", bad);
+  Diagnostics bad_diags;
+  CHECK_FALSE(LoadConfig(bad_path, bad_diags).ok());
+  CHECK(bad_diags.ToString().find("/channels/suomifi/paper/posti/username") != std::string::npos);
+}

@@ -15,6 +15,7 @@
 #include "connectors/channels/file_channel.h"
 #include "connectors/channels/kannel_sms_channel.h"
 #include "connectors/channels/suomifi_channel.h"
+#include "connectors/channels/suomifi_paper_channel.h"
 #include "connectors/registries/population_filedrop.h"
 #include "engine/api/http_server.h"
 #include "engine/app/config.h"
@@ -174,6 +175,23 @@ Status Daemon::Start() {
     ENNAKKO_RETURN_IF_ERROR(SuomiFiChannel::ValidateOptions(o));
     channels_.push_back(std::make_unique<SuomiFiChannel>(o));
     channels["suomifi"] = channels_.back().get();
+    if (const auto& paper = config_.suomifi->paper) {  // the "paper" channel shares the token
+      SuomiFiPaperOptions p;
+      p.sender = {paper->sender_name, paper->sender_street_address, paper->sender_zip_code,
+                  paper->sender_city, paper->sender_country_code};
+      p.posti_username = paper->posti_username;
+      p.posti_password = paper->posti_password;
+      p.contact_email = paper->contact_email;
+      p.cost_pool = paper->cost_pool;
+      p.color_printing = paper->color_printing;
+      p.two_sided_printing = paper->two_sided_printing;
+      p.create_address_page = paper->create_address_page;
+      p.reply_instructions = paper->reply_instructions;
+      ENNAKKO_RETURN_IF_ERROR(SuomiFiPaperChannel::ValidateOptions(p));
+      auto* api = static_cast<SuomiFiChannel*>(channels_.back().get());
+      channels_.push_back(std::make_unique<SuomiFiPaperChannel>(*api, p));
+      channels["paper"] = channels_.back().get();
+    }
   }
   dispatcher_ = std::make_unique<Dispatcher>(
       config_.dispatch, *db_, clock_, channels,

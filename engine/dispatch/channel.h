@@ -13,6 +13,16 @@
 
 namespace ennakko {
 
+// A postal address to print a letter to (the fields of Suomi.fi's Address, which every paper
+// mail needs: the sender supplies it, Suomi.fi has no address lookup). Personal data: never logged.
+struct MailingAddress {
+  std::string name;            // the addressee as printed, e.g. "Anna Virtanen"
+  std::string street_address;  // "Mannerheimintie 1 A 2"
+  std::string zip_code;        // "00100"
+  std::string city;            // the post office, "HELSINKI"
+  std::string country_code = "FI";  // ISO 3166 alpha-2
+};
+
 struct Recipient {
   std::string pseudonym;  // HMAC pseudonym: the only identifier allowed in logs
   std::string hetu;       // identity code: Suomi.fi recipient id; never logged
@@ -20,7 +30,24 @@ struct Recipient {
   std::optional<std::string> phone;  // E.164, e.g. +358401234567
   std::optional<std::string> email;
   bool address_protected = false;    // turvakielto: no postal address exists for us
+  // Where a paper letter goes. Never set while address_protected (the store does not even hold
+  // the address then); a paper channel refuses a protected recipient even if it were set.
+  std::optional<MailingAddress> postal_address;
 };
+
+// Why `recipient` cannot be sent a paper letter — "address protected" (turvakielto: never print
+// or send an address), "no postal address" — or empty when a letter can be posted. Every paper
+// channel's CannotReach and Send use this, so the reasons are the same everywhere.
+inline std::string PaperBlocked(const Recipient& recipient) {
+  if (recipient.address_protected) return "address protected";
+  if (!recipient.postal_address) return "no postal address";
+  const MailingAddress& a = *recipient.postal_address;
+  if (a.name.empty() || a.street_address.empty() || a.zip_code.empty() || a.city.empty() ||
+      a.country_code.size() != 2) {
+    return "postal address incomplete";
+  }
+  return {};
+}
 
 struct OutgoingMessage {
   int64_t outbox_id = 0;
@@ -29,6 +56,10 @@ struct OutgoingMessage {
   Recipient recipient;
   std::string title;  // subject line / message title
   std::string body;   // plain text, already rendered in the recipient's language
+  // An HTML rendering of the body from the service's own HTML template, when it has one; email
+  // sends it as the text/html part. Unset: channels that want HTML derive it from `body`
+  // (escaped, paragraphs from blank lines). Must say the same as `body`.
+  std::optional<std::string> html_body = std::nullopt;
 };
 
 struct SendOutcome {
@@ -58,6 +89,12 @@ class Channel {
   // Empty when the recipient can be reached on this channel; otherwise why not ("no phone").
   virtual std::string CannotReach(const Recipient& recipient) const = 0;
   virtual SendOutcome Send(const OutgoingMessage& message) = 0;
+  // True for a channel that may print the message and post it to recipient.postal_address (the
+  // "paper" channel: Suomi.fi multichannel with a PDF letter). Channel choice must never pick
+  // such a channel for an address-protected recipient (turvakielto). Belt and braces: a paper
+  // channel's CannotReach answers PaperBlocked(recipient) ("address protected") and its Send
+  // refuses such a recipient with Permanent("address protected") before any call.
+  virtual bool delivers_paper() const { return false; }
 };
 
 }  // namespace ennakko

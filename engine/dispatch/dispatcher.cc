@@ -77,6 +77,10 @@ Recipient ToRecipient(const ClaimedOffer& o, const PseudonymFn& pseudonym) {
   r.phone = o.phone;
   r.email = o.email;
   r.address_protected = o.address_protected;
+  if (!o.address_protected && o.street_address && o.postal_code && o.post_office) {
+    r.postal_address = MailingAddress{o.recipient_name, *o.street_address, *o.postal_code,
+                                      *o.post_office, "FI"};
+  }
   return r;
 }
 }  // namespace

@@ -118,6 +118,32 @@ TEST_CASE("an offer is enqueued once, sent once, in the recipient's language", "
   CHECK(f.sms.sent.size() == 1);
 }
 
+TEST_CASE("the recipient's postal address reaches the channel, never a protected one", "[dispatch]") {
+  Fixture f;
+  REQUIRE(f.db->Exec(R"(
+    UPDATE residents SET last_name = 'Lind', street_address = 'Testgatan 9', postal_code = '00990',
+      post_office = 'HELSINGFORS' WHERE id = 2;
+    UPDATE residents SET street_address = 'Salainen 1', postal_code = '00100', post_office = 'HELSINKI',
+      address_protected = 1 WHERE id = 4;)").ok());
+  f.Enqueue(2, "sv");
+  f.Enqueue(4, "de");
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 2);
+  REQUIRE(f.file.sent.size() == 1);
+  const Recipient& erik = f.file.sent[0].recipient;
+  REQUIRE(erik.postal_address);
+  CHECK(erik.postal_address->name == "Erik Lind");
+  CHECK(erik.postal_address->street_address == "Testgatan 9");
+  CHECK(erik.postal_address->zip_code == "00990");
+  CHECK(erik.postal_address->city == "HELSINGFORS");
+  CHECK(erik.postal_address->country_code == "FI");
+  CHECK(PaperBlocked(erik).empty());
+  REQUIRE(f.sms.sent.size() == 1);
+  const Recipient& john = f.sms.sent[0].recipient;
+  CHECK(john.address_protected);
+  CHECK_FALSE(john.postal_address);  // even though the row (wrongly) holds one
+  CHECK(PaperBlocked(john) == "address protected");
+}
+
 TEST_CASE("a language without templates falls back to Finnish", "[dispatch]") {
   auto rules = ShippedRules();
   auto m = RenderMessage(rules->sources().rules[0], "de", {{"child_first_name", "X"}, {"period", "2026"}});

@@ -39,7 +39,8 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
   std::string now = FormatTimestamp(clock_.Now());
   auto st = db_.Prepare(
       "SELECT o.id, o.idem_key, o.service, o.period, o.attempts, r.hetu, o.language, r.phone, r.email, "
-      "r.address_protected, s.first_names FROM outbox o JOIN residents r ON r.id = o.recipient_id "
+      "r.address_protected, s.first_names, r.first_names, r.last_name, r.street_address, r.postal_code, "
+      "r.post_office FROM outbox o JOIN residents r ON r.id = o.recipient_id "
       "JOIN residents s ON s.id = o.subject_id WHERE o.state = 'queued' AND o.next_attempt_at <= ? "
       "ORDER BY o.next_attempt_at, o.id LIMIT ?");
   if (!st.ok()) return st.status();
@@ -62,6 +63,12 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
     c.address_protected = st->Int(9) != 0;
     std::string first = st->Text(10);
     c.subject_first_name = first.substr(0, first.find(' '));
+    c.recipient_name = st->Text(11) + (st->Text(11).empty() ? "" : " ") + st->Text(12);
+    if (!c.address_protected) {
+      c.street_address = st->OptText(13);
+      c.postal_code = st->OptText(14);
+      c.post_office = st->OptText(15);
+    }
     out.push_back(std::move(c));
   }
   auto upd = db_.Prepare("UPDATE outbox SET state = 'sending', channel = ?, updated_at = ? WHERE id = ?");

@@ -50,6 +50,10 @@ struct ClaimedOffer {
   std::string recipient_language;
   std::optional<std::string> phone, email;
   bool address_protected = false;
+  // For paper mail: the recipient's name and permanent address (all unset while protected:
+  // the store holds no address then).
+  std::string recipient_name;
+  std::optional<std::string> street_address, postal_code, post_office;
   std::string subject_first_name;
   // Chosen at claim time and stored before any send, so a restart knows which channel was in use.
   std::string channel;

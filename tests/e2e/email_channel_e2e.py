@@ -12,6 +12,8 @@ the environment, and checks what the server stored and what the sender reported:
   - a TLS server whose certificate is not trusted, and a plain server while STARTTLS is required:
     Transient, nothing delivered;
   - RCPT answered 451: Transient; 550: Permanent with the codes; nothing delivered;
+  - AUTH (PLAIN/LOGIN after STARTTLS): the right password -> sent as that user; a wrong one ->
+    Permanent 535; none while the server requires it -> Permanent 530; nothing else delivered;
   - the server down, and a server that never greets (timeout): Transient.
 Sender output (details and logs) must never contain the recipient's address or the body.
 """
@@ -53,12 +55,16 @@ def check(cond: bool, what: str, detail: str = "") -> None:
 
 
 def send(sender: str, url: str, to: str = TO, starttls: bool = False, ca_file: str = "",
-         timeout_ms: int = 5000):
+         timeout_ms: int = 5000, auth: tuple = ()):
     env = dict(os.environ,
                ENNAKKO_SMTP_URL=url, ENNAKKO_SMTP_STARTTLS="1" if starttls else "0",
                ENNAKKO_SMTP_CA_FILE=ca_file, ENNAKKO_SMTP_TIMEOUT_MS=str(timeout_ms),
                ENNAKKO_EMAIL_FROM=FROM, ENNAKKO_EMAIL_TO=to, ENNAKKO_EMAIL_KEY=KEY,
                ENNAKKO_EMAIL_LANGUAGE="fi", ENNAKKO_EMAIL_SUBJECT=SUBJECT, ENNAKKO_EMAIL_BODY=BODY)
+    env.pop("ENNAKKO_SMTP_USERNAME", None)
+    env.pop("ENNAKKO_SMTP_PASSWORD", None)
+    if auth:
+        env.update(ENNAKKO_SMTP_USERNAME=auth[0], ENNAKKO_SMTP_PASSWORD=auth[1])
     run = subprocess.run([sender], env=env, capture_output=True, text=True, timeout=60)
     output = run.stdout + run.stderr
     print(output, end="")
@@ -153,6 +159,24 @@ def main() -> int:
             check_message(msgs[0], tls=True)
             kind, detail, _ = send(sender, s.url, starttls=True, ca_file="")
             check(kind == "transient", "untrusted certificate -> Transient", f"{kind} {detail}")
+            check(len(s.received()) == 1, "nothing more arrived")
+
+        print("== AUTH after STARTTLS")
+        with smtp_harness.SmtpHarness(tls=True, auth=("ennakko", "s3cret-pass")) as s:
+            kind, detail, _ = send(sender, s.url, starttls=True, ca_file=s.ca_file,
+                                   auth=("ennakko", "s3cret-pass"))
+            check(kind == "sent", "sent with AUTH", detail)
+            msgs = s.wait_for_messages(1)
+            check(len(msgs) == 1 and msgs[0].auth_login == "ennakko", "delivered as the AUTH user",
+                  str([m.auth_login for m in msgs]))
+            check_message(msgs[0], tls=True)
+            kind, detail, _ = send(sender, s.url, starttls=True, ca_file=s.ca_file,
+                                   auth=("ennakko", "wrong"))
+            check(kind == "permanent" and detail.startswith("smtp 535"),
+                  "wrong password -> Permanent 535", f"{kind} {detail}")
+            kind, detail, _ = send(sender, s.url, starttls=True, ca_file=s.ca_file)
+            check(kind == "permanent" and detail.startswith("smtp 530"),
+                  "no AUTH where required -> Permanent 530", f"{kind} {detail}")
             check(len(s.received()) == 1, "nothing more arrived")
     except Failed as e:
         print(f"FAIL: {e}")

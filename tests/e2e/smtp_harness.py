@@ -14,6 +14,8 @@ Options: `tls=True` generates a throwaway self-signed certificate for 127.0.0.1 
 with openssl (valid one day, in the harness's temporary directory; `ca_file` is its path), offers
 STARTTLS and refuses MAIL before it (aiosmtpd's require_starttls). `reject={"addr": "451 4.3.0
 Try again later"}` answers RCPT TO for an address with the given reply instead of 250.
+`auth=("user", "password")` (with tls=True) offers AUTH PLAIN and LOGIN after STARTTLS, accepts
+only that pair (535 otherwise) and refuses MAIL without it (530); received() gives the login.
 
 The server needs aiosmtpd (Debian: python3-aiosmtpd); the test itself does not, so the child runs
 under the first interpreter that can import it: $SMTP_HARNESS_PYTHON, this one, /usr/bin/python3.
@@ -44,6 +46,7 @@ class Received:
     rcpt_tos: list
     tls: bool
     raw: bytes
+    auth_login: str = ""  # the AUTH user of the session, "" without AUTH
 
 
 def _free_port() -> int:
@@ -64,7 +67,8 @@ def _python_with_aiosmtpd() -> str:
 
 
 class SmtpHarness:
-    def __init__(self, tls: bool = False, reject: Optional[dict] = None):
+    def __init__(self, tls: bool = False, reject: Optional[dict] = None,
+                 auth: Optional[tuple] = None):
         self.tmp = Path(tempfile.mkdtemp(prefix="ennakko-smtp-"))
         self.store = self.tmp / "received"
         self.store.mkdir()
@@ -84,6 +88,8 @@ class SmtpHarness:
             args += ["--tls-cert", str(cert), "--tls-key", str(key)]
         for address, reply in (reject or {}).items():
             args += ["--reject", f"{address}={reply}"]
+        if auth:
+            args += ["--auth", f"{auth[0]}:{auth[1]}"]
         self.log = open(self.tmp / "server.log", "wb")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode().strip()
@@ -96,7 +102,7 @@ class SmtpHarness:
         for meta in sorted(self.store.glob("*.json")):
             m = json.loads(meta.read_text())
             out.append(Received(m["mail_from"], m["rcpt_tos"], m["tls"],
-                                meta.with_suffix(".eml").read_bytes()))
+                                meta.with_suffix(".eml").read_bytes(), m.get("auth_login", "")))
         return out
 
     def wait_for_messages(self, n: int, timeout: float = 10) -> list:
@@ -148,6 +154,7 @@ def _serve(argv: list) -> int:
     p.add_argument("--tls-cert")
     p.add_argument("--tls-key")
     p.add_argument("--reject", action="append", default=[], help="ADDRESS=REPLY")
+    p.add_argument("--auth", help="USER:PASSWORD")
     a = p.parse_args(argv)
     rejects = dict(r.split("=", 1) for r in a.reject)
     store = Path(a.dir)
@@ -166,9 +173,11 @@ def _serve(argv: list) -> int:
                 base = store / f"{n:04d}"
                 base.with_suffix(".eml").write_bytes(envelope.original_content or envelope.content)
                 tmp = base.with_suffix(".tmp")
+                login = getattr(session, "ennakko_login", b"") if session.authenticated else b""
                 tmp.write_text(json.dumps({"mail_from": envelope.mail_from,
                                            "rcpt_tos": envelope.rcpt_tos,
-                                           "tls": session.ssl is not None}))
+                                           "tls": session.ssl is not None,
+                                           "auth_login": login.decode("utf-8", "replace")}))
                 tmp.rename(base.with_suffix(".json"))  # .json last: a reader sees whole messages
             return f"250 2.0.0 OK queued as {n:04d}"
 
@@ -177,6 +186,19 @@ def _serve(argv: list) -> int:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(a.tls_cert, a.tls_key)
         params = {"tls_context": ctx, "require_starttls": True}
+    if a.auth:
+        from aiosmtpd.smtp import AuthResult, LoginPassword
+
+        user, password = a.auth.split(":", 1)
+
+        def authenticator(server, session, envelope, mechanism, auth_data):
+            ok = (isinstance(auth_data, LoginPassword) and auth_data.login == user.encode()
+                  and auth_data.password == password.encode())
+            if ok:
+                session.ennakko_login = auth_data.login  # stored with the message
+            return AuthResult(success=ok, handled=False)
+
+        params.update(authenticator=authenticator, auth_required=True, auth_require_tls=True)
     controller = Controller(StoringHandler(), hostname="127.0.0.1", port=a.port, **params)
     controller.start()
     stopped = threading.Event()

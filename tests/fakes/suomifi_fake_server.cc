@@ -1,6 +1,8 @@
 #include "tests/fakes/suomifi_fake_server.h"
 
+#include <cctype>
 #include <ctime>
+#include <set>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -78,7 +80,7 @@ class SuomiFiFake::Impl {
     s.address = o.address;
     s.port = o.port;
     s.threads = std::max(1, o.threads);
-    s.max_body_bytes = 8 << 20;  // 10,000 mailbox ids and 40,000-character bodies fit
+    s.max_body_bytes = 10485760;  // the API's limit (attachments); 10,000 mailbox ids fit
     return s;
   }
 
@@ -88,6 +90,7 @@ class SuomiFiFake::Impl {
     Route("POST", "/v1/mailboxes/active", [this](const HttpRequest& r) { return Mailboxes(r); });
     Route("POST", "/v2/messages/electronic", [this](const HttpRequest& r) { return Electronic(r); });
     Route("GET", "/v2/events", [this](const HttpRequest& r) { return Events(r); });
+    AddPaperMailRoutes();
     server_.AddRoute("GET", "/_test/messages", [this](const HttpRequest&) { return ListJson(); },
                      false);
     server_.AddRoute("GET", "/_test/stats", [this](const HttpRequest&) {
@@ -95,7 +98,9 @@ class SuomiFiFake::Impl {
       return Json(200, json{{"tokenRequests", s.token_requests},
                             {"messageRequests", s.message_requests},
                             {"tokensIssued", s.tokens_issued},
-                            {"mailboxRequests", s.mailbox_requests}});
+                            {"mailboxRequests", s.mailbox_requests},
+                            {"attachmentRequests", s.attachment_requests},
+                            {"multichannelRequests", s.multichannel_requests}});
     }, false);
     server_.AddRoute("POST", "/_test/faults", [this](const HttpRequest& r) { return Faults(r); },
                      false);
@@ -135,8 +140,13 @@ class SuomiFiFake::Impl {
         }
         if (fault->status != 0) {
           json body = {{"reason", "injected fault"}};
-          if (fault->retry_after_s > 0) body["retryAfter"] = fault->retry_after_s;
-          return Json(fault->status, body);
+          HttpResponse response = Json(fault->status, body);
+          if (fault->retry_after_s > 0) {
+            body["retryAfter"] = fault->retry_after_s;
+            response = Json(fault->status, body);
+            response.headers["Retry-After"] = std::to_string(fault->retry_after_s);
+          }
+          return response;
         }
       }
       return h(r);
@@ -305,9 +315,12 @@ class SuomiFiFake::Impl {
   HttpResponse ListJson() const {
     json out = json::array();
     for (const SuomiFiFakeMessage& m : Messages()) {
-      out.push_back(json{{"messageId", m.message_id}, {"externalId", m.external_id},
-                         {"recipientId", m.recipient_id}, {"serviceId", m.service_id},
-                         {"title", m.title}, {"body", m.body}, {"bodyFormat", m.body_format}});
+      json j{{"messageId", m.message_id}, {"externalId", m.external_id},
+             {"recipientId", m.recipient_id}, {"serviceId", m.service_id},
+             {"title", m.title}, {"body", m.body}, {"bodyFormat", m.body_format},
+             {"endpoint", m.endpoint}, {"deliveredAs", m.delivered_as}};
+      if (m.paper) j["paperMail"] = PaperMailJson(*m.paper);
+      out.push_back(std::move(j));
     }
     return Json(200, out);
   }
@@ -325,6 +338,235 @@ class SuomiFiFake::Impl {
     return HttpResponse{204, "text/plain", ""};
   }
 
+  // ---- Paper mail: POST /v2/attachments and POST /v2/messages (multichannel). ----------------
+
+  void AddPaperMailRoutes() {
+    Route("POST", "/v2/attachments", [this](const HttpRequest& r) { return UploadAttachment(r); });
+    Route("POST", "/v2/messages", [this](const HttpRequest& r) { return Multichannel(r); });
+    server_.AddRoute("GET", "/_test/attachments", [this](const HttpRequest&) {
+      json out = json::array();
+      for (const SuomiFiFakeAttachment& a : Attachments()) {
+        out.push_back(json{{"attachmentId", a.id}, {"filename", a.filename},
+                           {"contentType", a.content_type}, {"size", a.bytes.size()},
+                           {"used", a.used}});
+      }
+      return Json(200, out);
+    }, false);
+    server_.AddRoute("GET", "/_test/attachment", [this](const HttpRequest& r) {
+      auto id = r.query.find("id");
+      std::lock_guard lock(mu_);
+      auto it = id == r.query.end() ? attachments_.end() : attachments_.find(id->second);
+      if (it == attachments_.end()) return Reason(404, "no such attachment");
+      return HttpResponse{200, it->second.content_type, it->second.bytes};
+    }, false);
+  }
+
+ public:
+  std::vector<SuomiFiFakeAttachment> Attachments() const {
+    std::lock_guard lock(mu_);
+    std::vector<SuomiFiFakeAttachment> out;
+    for (const auto& [id, a] : attachments_) out.push_back(a);
+    return out;
+  }
+
+ private:
+  static json PaperMailJson(const SuomiFiFakePaperMail& p) {
+    return json{{"attachmentId", p.attachment_id},
+                {"recipientAddress", {{"name", p.recipient_name}, {"streetAddress", p.recipient_street},
+                                      {"zipCode", p.recipient_zip}, {"city", p.recipient_city},
+                                      {"countryCode", p.recipient_country}}},
+                {"senderAddress", {{"name", p.sender_name}, {"streetAddress", p.sender_street},
+                                   {"zipCode", p.sender_zip}, {"city", p.sender_city},
+                                   {"countryCode", p.sender_country}}},
+                {"createAddressPage", p.create_address_page},
+                {"colorPrinting", p.color_printing},
+                {"twoSidedPrinting", p.two_sided_printing}};
+  }
+
+  // The parts of a multipart/form-data body: (name, filename, content type, bytes). Empty when
+  // the body is not multipart with the boundary of `content_type`.
+  struct FormPart {
+    std::string name, filename, content_type, bytes;
+  };
+  static std::vector<FormPart> ParseMultipart(const std::string& content_type,
+                                              const std::string& body) {
+    std::vector<FormPart> parts;
+    const size_t b = content_type.find("boundary=");
+    if (!content_type.starts_with("multipart/form-data") || b == std::string::npos) return parts;
+    std::string boundary = content_type.substr(b + 9);
+    if (auto semi = boundary.find(';'); semi != std::string::npos) boundary.resize(semi);
+    if (boundary.size() >= 2 && boundary.front() == '"') boundary = boundary.substr(1, boundary.size() - 2);
+    const std::string delimiter = "--" + boundary;
+    size_t pos = body.find(delimiter);
+    while (pos != std::string::npos) {
+      pos += delimiter.size();
+      if (body.compare(pos, 2, "--") == 0) break;  // the closing delimiter
+      if (body.compare(pos, 2, "\r\n") != 0) break;
+      pos += 2;
+      const size_t headers_end = body.find("\r\n\r\n", pos);
+      if (headers_end == std::string::npos) break;
+      const size_t next = body.find("\r\n" + delimiter, headers_end + 4);
+      if (next == std::string::npos) break;
+      FormPart part;
+      std::string headers = body.substr(pos, headers_end - pos);
+      auto param = [&](const std::string& key) {
+        size_t k = headers.find(key + "=\"");
+        if (k == std::string::npos) return std::string();
+        size_t start = k + key.size() + 2, end = headers.find('"', start);
+        return end == std::string::npos ? std::string() : headers.substr(start, end - start);
+      };
+      part.name = param(" name");
+      part.filename = param("filename");
+      std::string lower = headers;
+      for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (size_t ct = lower.find("content-type:"); ct != std::string::npos) {
+        size_t start = headers.find_first_not_of(' ', ct + 13);
+        size_t end = headers.find("\r\n", start);
+        part.content_type = headers.substr(start, end == std::string::npos ? std::string::npos : end - start);
+      }
+      part.bytes = body.substr(headers_end + 4, next - headers_end - 4);
+      parts.push_back(std::move(part));
+      pos = next + 2;
+    }
+    return parts;
+  }
+
+  std::string NewUuidLocked() {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string id;
+    for (int i = 0; i < 32; ++i) {
+      if (i == 8 || i == 12 || i == 16 || i == 20) id += '-';
+      id += kHex[rng_() % 16];
+    }
+    return id;
+  }
+
+  HttpResponse UploadAttachment(const HttpRequest& r) {
+    auto ct = r.headers.find("content-type");
+    std::vector<FormPart> parts =
+        ParseMultipart(ct == r.headers.end() ? std::string() : ct->second, r.body);
+    std::lock_guard lock(mu_);
+    if (!AuthorizedLocked(r)) return Reason(401, "Unauthorized");
+    ++stats_.attachment_requests;
+    const FormPart* file = nullptr;
+    for (const FormPart& p : parts) {
+      if (p.name == "file") file = &p;
+    }
+    if (!file) return Reason(400, "multipart/form-data with a part named file is required");
+    static const std::set<std::string> kSupported = {
+        "application/msword", "application/pdf", "application/vnd.ms-excel",
+        "application/vnd.ms-powerpoint", "application/vnd.oasis.opendocument.spreadsheet",
+        "application/vnd.oasis.opendocument.text",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "image/jpeg", "image/png", "text/plain"};
+    if (!kSupported.contains(file->content_type)) return Reason(415, "Unsupported media type");
+    SuomiFiFakeAttachment a{NewUuidLocked(), file->filename, file->content_type, file->bytes, false};
+    std::string id = a.id;
+    attachments_[id] = std::move(a);
+    return Json(201, json{{"attachmentId", id}});
+  }
+
+  // Address per messages.api.rest.v2.Address; countryCode checked as two capital letters.
+  static bool AddressOk(const json& holder) {
+    if (!holder.is_object() || !holder.contains("address")) return false;
+    const json& a = holder["address"];
+    if (!StringField(a, "name", 1, 256) || !StringField(a, "streetAddress", 1, 256) ||
+        !StringField(a, "zipCode", 1, 64) || !StringField(a, "city", 1, 256)) {
+      return false;
+    }
+    auto cc = StringField(a, "countryCode", 2, 2);
+    return cc && std::isupper(static_cast<unsigned char>((*cc)[0])) &&
+           std::isupper(static_cast<unsigned char>((*cc)[1]));
+  }
+
+  // Checks paperMail (messages.api.rest.v2.PaperMailPart) and its attachment. REQUIRES: mu_ held.
+  std::optional<HttpResponse> ValidatePaperMailLocked(const json& req) const {
+    if (!req.contains("paperMail") || !req["paperMail"].is_object()) return Invalid("paperMail is required");
+    const json& p = req["paperMail"];
+    if (!p.contains("attachments") || !p["attachments"].is_array() || p["attachments"].size() != 1) {
+      return Invalid("paperMail.attachments must hold exactly one attachment");
+    }
+    auto id = StringField(p["attachments"][0], "attachmentId", 36, 36);
+    if (!id) return Invalid("paperMail.attachments[0].attachmentId must be a uuid");
+    auto a = attachments_.find(*id);
+    if (a == attachments_.end()) return Invalid("paperMail.attachments[0]: unknown attachment");
+    if (a->second.content_type != "application/pdf" || !a->second.bytes.starts_with("%PDF-")) {
+      return Invalid("paperMail.attachments[0] must be a PDF");
+    }
+    for (const char* flag : {"colorPrinting", "createAddressPage", "rotateLandscapePages", "twoSidedPrinting"}) {
+      if (!p.contains(flag) || !p[flag].is_boolean()) return Invalid(std::string("paperMail.") + flag + " is required");
+    }
+    if (!OneOf(p, "messageServiceType", {"Normal", "Verifiable"})) {
+      return Invalid("paperMail.messageServiceType is invalid");
+    }
+    if (!p.contains("recipient") || !AddressOk(p["recipient"])) {
+      return Invalid("paperMail.recipient.address needs name, streetAddress, zipCode, city, countryCode");
+    }
+    if (!p.contains("sender") || !AddressOk(p["sender"])) {
+      return Invalid("paperMail.sender.address needs name, streetAddress, zipCode, city, countryCode");
+    }
+    const json* posti = nullptr;
+    if (p.contains("printingAndEnvelopingService") && p["printingAndEnvelopingService"].is_object() &&
+        p["printingAndEnvelopingService"].contains("postiMessaging")) {
+      posti = &p["printingAndEnvelopingService"]["postiMessaging"];
+    }
+    if (!posti || !StringField(*posti, "username", 6, 6) || !StringField(*posti, "password", 4, 4) ||
+        !posti->contains("contactDetails") || !StringField((*posti)["contactDetails"], "email", 5, 256)) {
+      return Invalid("paperMail.printingAndEnvelopingService.postiMessaging is invalid");
+    }
+    const json& pes = p["printingAndEnvelopingService"];
+    if (pes.contains("costPool")) {
+      auto pool = StringField(pes, "costPool", 1, 15);
+      if (!pool || pool->find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789") != std::string::npos) {
+        return Invalid("paperMail.printingAndEnvelopingService.costPool is invalid");
+      }
+    }
+    return std::nullopt;
+  }
+
+  HttpResponse Multichannel(const HttpRequest& r) {
+    json req = json::parse(r.body, nullptr, false);
+    std::lock_guard lock(mu_);
+    if (!AuthorizedLocked(r)) return Reason(401, "Unauthorized");
+    ++stats_.multichannel_requests;
+    if (auto bad = Validate(req)) return *bad;
+    if (auto bad = ValidatePaperMailLocked(req)) return *bad;
+    std::string external_id = req["externalId"];
+    if (auto it = by_external_id_.find(external_id); it != by_external_id_.end()) {
+      return Json(409, json{{"reason", "External ID already in use"}, {"messageId", it->second}});
+    }
+    const json& e = req["electronic"];
+    const json& p = req["paperMail"];
+    SuomiFiFakeMessage m{next_message_id_++,
+                         external_id,
+                         req["recipient"]["id"].get<std::string>(),
+                         req["sender"]["serviceId"].get<std::string>(),
+                         e["title"].get<std::string>(),
+                         e["body"].get<std::string>(),
+                         e["bodyFormat"].get<std::string>()};
+    m.endpoint = "multichannel";
+    m.delivered_as = ActiveLocked(m.recipient_id) ? "electronic" : "paper";
+    const json& ra = p["recipient"]["address"];
+    const json& sa = p["sender"]["address"];
+    m.paper = SuomiFiFakePaperMail{p["attachments"][0]["attachmentId"], ra["name"], ra["streetAddress"],
+                                   ra["zipCode"], ra["city"], ra["countryCode"], sa["name"],
+                                   sa["streetAddress"], sa["zipCode"], sa["city"], sa["countryCode"],
+                                   p["createAddressPage"], p["colorPrinting"], p["twoSidedPrinting"]};
+    attachments_[m.paper->attachment_id].used = true;
+    by_external_id_[external_id] = m.message_id;
+    events_.push_back(json{{"type", m.delivered_as == "paper" ? "Paper mail created" : "Electronic message created"},
+                           {"eventTime", Iso8601Now()},
+                           {"metadata", {{"messageId", m.message_id},
+                                         {"serviceId", m.service_id},
+                                         {"externalId", m.external_id}}}});
+    messages_.push_back(std::move(m));
+    return Json(200, json{{"messageId", messages_.back().message_id}});
+  }
+
+  // ---- End of paper mail. ----------------------------------------------------------------------
+
   const SuomiFiFakeOptions options_;
   HttpServer server_;
 
@@ -334,6 +576,7 @@ class SuomiFiFake::Impl {
   std::map<std::string, int64_t> by_external_id_;
   std::vector<SuomiFiFakeMessage> messages_;
   std::vector<json> events_;
+  std::map<std::string, SuomiFiFakeAttachment> attachments_;  // by attachmentId
   std::deque<SuomiFiFakeFault> faults_;
   SuomiFiFakeStats stats_;
   int64_t next_message_id_ = 9000001;
@@ -350,6 +593,7 @@ std::string SuomiFiFake::base_url() const {
 }
 void SuomiFiFake::Stop() { impl_->server().Stop(); }
 std::vector<SuomiFiFakeMessage> SuomiFiFake::messages() const { return impl_->Messages(); }
+std::vector<SuomiFiFakeAttachment> SuomiFiFake::attachments() const { return impl_->Attachments(); }
 SuomiFiFakeStats SuomiFiFake::stats() const { return impl_->Stats(); }
 void SuomiFiFake::InjectFault(SuomiFiFakeFault fault) { impl_->AddFault(std::move(fault)); }
 void SuomiFiFake::ExpireTokens() { impl_->ExpireTokens(); }

@@ -9,6 +9,17 @@
 //        -> 200 {messageId}; a reused externalId -> 409 {reason, messageId of the original};
 //        an inactive mailbox -> 400 {reason, validationErrors:[{error, errorCode:
 //        "MAILBOX_NOT_IN_USE"}]}; any other invalid field -> 400 {reason, validationErrors}.
+//   POST /v2/attachments multipart/form-data with one part "file" (a supported content type, at
+//        most 10,485,760 bytes in all) -> 201 {attachmentId (uuid)}; no file part -> 400;
+//        another content type -> 415; larger -> 413 (the HTTP server's limit).
+//   POST /v2/messages (MultichannelMessageRequestBody: the electronic part as above, and paperMail
+//        with exactly one attachment that was uploaded here as application/pdf and starts with
+//        "%PDF-", recipient.address and sender.address with name, streetAddress, zipCode, city
+//        and a two-letter countryCode, the printing booleans, messageServiceType, and
+//        printingAndEnvelopingService.postiMessaging {username (6), password (4),
+//        contactDetails.email}) -> 200 {messageId}, delivered electronically when the mailbox is
+//        active, else as paper mail ("Paper mail created" event); 409 on a reused externalId
+//        (shared with /v2/messages/electronic); any invalid field -> 400 {reason, validationErrors}.
 //   GET  /v2/events?continuationToken=T -> 200 {events:[...], continuationToken} with at most
 //        options.events_page_size (1000) "Electronic message created" events a page; an empty page
 //        when there is nothing new (the token then stays where it was).
@@ -18,14 +29,19 @@
 // Test-only admin endpoints (no auth):
 //   GET  /_test/messages      -> [{messageId, externalId, recipientId, serviceId, title, body,
 //                                  bodyFormat}] in arrival order
+//        plus {endpoint: "electronic"|"multichannel", deliveredAs: "electronic"|"paper"} and, for
+//        multichannel, paperMail {attachmentId, recipientAddress{...}, senderAddress{...},
+//        createAddressPage, colorPrinting, twoSidedPrinting}
+//   GET  /_test/attachments   -> [{attachmentId, filename, contentType, size, used}]
+//   GET  /_test/attachment?id=ID -> the uploaded bytes with their content type; 404 if unknown
 //   GET  /_test/stats         -> {tokenRequests, messageRequests, tokensIssued,
-//                                  mailboxRequests}
+//                                  mailboxRequests, attachmentRequests, multichannelRequests}
 //   POST /_test/faults {status, count, path?, delayMs?, retryAfter?} -> 204: the next `count` API
 //        requests (to `path` only, when given) wait delayMs and then, when status != 0, answer
 //        `status` with {reason:"injected fault"} instead of being served (status 0 = slow only).
-//        Faults queue up in order. Limitations of engine/api/http_server.h: a response cannot
-//        carry headers, so a 429 states retryAfter in its body rather than a Retry-After header;
-//        and a connection cannot be dropped: use a delay beyond the client's timeout instead.
+//        With retryAfter, the answer carries a Retry-After header (and retryAfter in its body).
+//        Faults queue up in order. A connection cannot be dropped (engine/api/http_server.h):
+//        use a delay beyond the client's timeout instead.
 //   POST /_test/expire-tokens -> 204: every token issued so far answers 401 from now on.
 //
 // Active mailboxes (options.mailboxes): kOddIndividualNumber (a valid identity code whose
@@ -38,6 +54,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -65,9 +82,26 @@ struct SuomiFiFakeOptions {
   int threads = 4;
 };
 
+// What a multichannel message asked Posti to print and where to.
+struct SuomiFiFakePaperMail {
+  std::string attachment_id;
+  // recipient.address and sender.address: name, streetAddress, zipCode, city, countryCode.
+  std::string recipient_name, recipient_street, recipient_zip, recipient_city, recipient_country;
+  std::string sender_name, sender_street, sender_zip, sender_city, sender_country;
+  bool create_address_page = false, color_printing = false, two_sided_printing = false;
+};
+
 struct SuomiFiFakeMessage {
   int64_t message_id = 0;
   std::string external_id, recipient_id, service_id, title, body, body_format;
+  std::string endpoint = "electronic";       // "electronic" or "multichannel"
+  std::string delivered_as = "electronic";   // "electronic" or "paper"
+  std::optional<SuomiFiFakePaperMail> paper = std::nullopt;  // multichannel messages only
+};
+
+struct SuomiFiFakeAttachment {
+  std::string id, filename, content_type, bytes;
+  bool used = false;  // referred to by an accepted message
 };
 
 struct SuomiFiFakeFault {
@@ -83,6 +117,8 @@ struct SuomiFiFakeStats {
   int message_requests = 0;  // POST /v2/messages/electronic calls that reached the handler
   int tokens_issued = 0;
   int mailbox_requests = 0;  // POST /v1/mailboxes/active calls that reached the handler
+  int attachment_requests = 0;    // POST /v2/attachments calls that reached the handler
+  int multichannel_requests = 0;  // POST /v2/messages calls that reached the handler
 };
 
 class SuomiFiFake {
@@ -99,6 +135,7 @@ class SuomiFiFake {
 
   // The same as the admin endpoints, for in-process tests.
   std::vector<SuomiFiFakeMessage> messages() const;
+  std::vector<SuomiFiFakeAttachment> attachments() const;
   SuomiFiFakeStats stats() const;
   void InjectFault(SuomiFiFakeFault fault);
   void ExpireTokens();
