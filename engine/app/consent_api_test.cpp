@@ -11,6 +11,7 @@
 #include "connectors/http/http_client.h"
 #include "engine/base/hetu.h"
 #include "engine/app/evaluation_pass.h"
+#include "engine/app/explain.h"
 #include "engine/store/migrations.h"
 
 using namespace ennakko;
@@ -344,4 +345,31 @@ TEST_CASE("evaluation pass: a consent in the store gives the permission; after r
   REQUIRE(pass.ok());
   CHECK(decision()[0] == "eligible");
   CHECK(pass->offers_queued == 0);
+}
+
+TEST_CASE("explain shows the consent condition: the consents considered and whether they count", "[consents][explain]") {
+  Fixture f;
+  REQUIRE(f.db->Exec("INSERT INTO placements (resident_id, kind, start_date) VALUES (3, 'ecec', '2024-08-01')").ok());
+  Diagnostics diags;
+  auto rules = RuleSet::Compile(LoadRuleSources(ENNAKKO_SOURCE_ROOT "/tests/data/rules-consent", diags).value()).value();
+  Date today = f.clock.Today();
+  auto before = ExplainDecision(*f.db, *rules, f.pseudonyms, "fee-estimate", 3, today);
+  REQUIRE(before.ok());
+  CHECK((*before)["conditions"]["permission"] == "no");
+  CHECK((*before)["permission"]["consents"].empty());
+  CHECK_THAT(RenderExplanation(*before), Catch::Contains("no consent recorded"));
+
+  int64_t consent = f.Grant(f.mother);
+  auto after = ExplainDecision(*f.db, *rules, f.pseudonyms, "fee-estimate", 3, today);
+  REQUIRE(after.ok());
+  CHECK((*after)["conditions"]["permission"] == "yes");
+  const json& c = (*after)["permission"]["consents"];
+  REQUIRE(c.size() == 1);
+  CHECK(c[0]["consent"] == consent);
+  CHECK(c[0]["from"] == f.pseudonyms.Of(f.mother));
+  CHECK(c[0]["counts_on_date"] == true);
+  std::string text = RenderExplanation(*after);
+  CHECK_THAT(text, Catch::Contains("permission by consent for purpose ecec-fee-income from subject.guardians"));
+  CHECK_THAT(text, Catch::Contains("-> counts"));
+  CHECK(text.find(f.mother) == std::string::npos);
 }
