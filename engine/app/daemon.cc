@@ -19,6 +19,7 @@
 #include "connectors/registries/population_filedrop.h"
 #include "engine/api/http_server.h"
 #include "engine/app/config.h"
+#include "engine/app/consent_api.h"
 #include "engine/app/evaluation_pass.h"
 #include "engine/audit/audit_log.h"
 #include "engine/audit/pseudonym.h"
@@ -40,6 +41,8 @@ struct Wakeup {
   std::condition_variable cv;
   std::atomic<bool> stop{false};
   std::atomic<bool> reload{false};
+  // Set from other threads (the consent API) when residents' facts changed: run a pass soon.
+  std::atomic<bool> evaluate{false};
   // Who asked for the reload, for the audit trail: "sighup" or "http" (last one wins).
   std::atomic<const char*> reload_trigger{"sighup"};
   void Notify() {
@@ -48,7 +51,7 @@ struct Wakeup {
   }
   void SleepFor(std::chrono::milliseconds d) {
     std::unique_lock lock(mu);
-    cv.wait_for(lock, d, [&] { return stop.load() || reload.load(); });
+    cv.wait_for(lock, d, [&] { return stop.load() || reload.load() || evaluate.load(); });
   }
 };
 
@@ -79,6 +82,7 @@ class Daemon {
   std::unique_ptr<FileDropPopulationSource> population_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<ConsentApi> consent_api_;  // before http_: its handlers go away after the server
   std::unique_ptr<HttpServer> http_;
   std::atomic<bool> ready_{false};
   std::thread signal_thread_;
@@ -220,6 +224,20 @@ Status Daemon::Start() {
     wake_.Notify();
     return HttpResponse{202, "text/plain; charset=utf-8", "reload requested; see the log and /metrics for the result\n"};
   }, true);
+  ConsentApiOptions consent_options;
+  consent_options.store_path = config_.store_path;
+  consent_options.synchronous_full = config_.store_synchronous_full;
+  auto consent_api = ConsentApi::Open(consent_options, clock_, *audit_, *pseudonyms_);
+  if (!consent_api.ok()) return consent_api.status();
+  consent_api_ = std::move(*consent_api);
+  consent_api_->SetRules(rules_);
+  // A granted or revoked consent changes the permission of the resident's decisions (and their
+  // wards'): re-evaluate. Affected-subject re-evaluation can take the ids from here.
+  consent_api_->OnResidentsChanged([this](std::vector<int64_t>) {
+    wake_.evaluate = true;
+    wake_.Notify();
+  });
+  consent_api_->Register(*http_);
   ENNAKKO_RETURN_IF_ERROR(http_->Start());
   spdlog::info("http: listening on {}:{} (/healthz, /readyz, /metrics)", config_.http_address, http_->port());
 
@@ -260,6 +278,7 @@ void Daemon::ReloadRules(const char* trigger) {
   }
   rules_ = next;
   dispatcher_->SetRules(rules_);
+  consent_api_->SetRules(rules_);
   Audit("rules.loaded", {{"revision", rules_->revision()}, {"rules", rules_->rules().size()}, {"trigger", trigger}});
   spdlog::info("rules: reloaded, revision {}", rules_->revision());
 }
@@ -314,6 +333,7 @@ void Daemon::Loop() {
       SaveAuditHead();
       evaluate = evaluate || rules_->revision() != before;
     }
+    if (wake_.evaluate.exchange(false)) evaluate = true;
     if (now - last_poll >= std::chrono::seconds(config_.population_poll_every_seconds)) {
       last_poll = now;
       auto polled = population_->Poll(*db_);

@@ -5,6 +5,7 @@
 #include <ostream>
 #include <set>
 
+#include "engine/app/consent_snapshot.h"
 #include "engine/app/evaluation_pass.h"
 #include "engine/app/tool_context.h"
 #include "engine/base/hetu.h"
@@ -270,6 +271,35 @@ Result<json> ExplainDecision(Db& db, const RuleSet& rules, const Pseudonymizer& 
     j["reasons"] = d.reasons;
     j["recipients"] = recipients;
   }
+  if (const CompiledRule& compiled = rules.rules()[*rule]; compiled.consent) {
+    // Permission by consent: every consent for the purpose of the person(s) the rule names, and
+    // whether it counts on the evaluation date.
+    json consents = json::array();
+    std::vector<PersonIndex> from = {subject};
+    if (compiled.consent_from_guardians) from.assign(pop->guardians(subject).begin(), pop->guardians(subject).end());
+    for (PersonIndex p : from) {
+      auto st = db.Prepare(
+          "SELECT id, granted_at, expires_at, revoked_at, source FROM consents WHERE resident_id = ? AND purpose = ? "
+          "ORDER BY id");
+      if (!st.ok()) return st.status();
+      st->Bind(1, pop->store_id(p)).Bind(2, compiled.consent_purpose);
+      while (Next(*st)) {
+        auto [first, until] = ConsentDays(st->Text(1), st->OptText(2), st->OptText(3));
+        Consent c{st->Int(0), 0, first, until};
+        consents.push_back({{"consent", st->Int(0)},
+                            {"from", facts.PseudonymOf(pop->store_id(p))},
+                            {"granted_at", st->Text(1)},
+                            {"expires_at", st->OptText(2) ? json(*st->OptText(2)) : json(nullptr)},
+                            {"revoked_at", st->OptText(3) ? json(*st->OptText(3)) : json(nullptr)},
+                            {"source", st->Text(4)},
+                            {"counts_on_date", c.ActiveOn(at.days)}});
+      }
+    }
+    j["permission"] = {{"basis", "consent"},
+                       {"purpose", compiled.consent_purpose},
+                       {"from", compiled.consent_from_guardians ? "subject.guardians" : "subject"},
+                       {"consents", consents}};
+  }
   j["facts"] = json::array();
   for (const auto& name : spec.data_held) {
     std::string field = name.starts_with("subject.") ? name.substr(8) : name;
@@ -320,6 +350,17 @@ std::string RenderExplanation(const json& j) {
     row("recipients", recipients.empty() ? "none" : recipients);
   } else {
     row("verdict", "none: the subject is outside the rule's applies_to, so no decision is recorded");
+  }
+  if (j.contains("permission")) {
+    const json& p = j["permission"];
+    s += fmt::format("permission by consent for purpose {} from {}\n", Text(p["purpose"]), Text(p["from"]));
+    if (p["consents"].empty()) s += "  no consent recorded\n";
+    for (const auto& c : p["consents"]) {
+      s += fmt::format("  consent {} from {}: granted {}, expires {}, revoked {}, source {}{}\n", Text(c["consent"]),
+                       Text(c["from"]), Text(c["granted_at"]), c["expires_at"].is_null() ? "never" : Text(c["expires_at"]),
+                       c["revoked_at"].is_null() ? "no" : Text(c["revoked_at"]), Text(c["source"]),
+                       c["counts_on_date"].get<bool>() ? "  -> counts" : "  -> does not count");
+    }
   }
   s += "facts declared in data_held (value; then source, change id, fetched at)\n";
   for (const auto& f : j["facts"]) {

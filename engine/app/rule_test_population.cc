@@ -2,10 +2,12 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <optional>
 
 #include "engine/lang/ast.h"
+#include "engine/store/consents.h"
 
 namespace ennakko {
 
@@ -32,6 +34,12 @@ struct IncomeDraft {
   int32_t end = kNoDate;
 };
 
+struct ConsentDraft {
+  std::string purpose;
+  int32_t from = kNoDate;   // first day it counts
+  int32_t until = kNoDate;  // first day it no longer counts (expiry or revocation)
+};
+
 // Everything a test can say about one resident, before store ids are known.
 struct ResidentDraft {
   int32_t birth = kNoDate;
@@ -44,6 +52,7 @@ struct ResidentDraft {
   std::vector<PlacementDraft> placements;
   bool incomes_held = false;  // `incomes: []` is held (no income); absent or null is not held
   std::vector<IncomeDraft> incomes;
+  std::vector<ConsentDraft> consents;
 };
 
 struct Reader {
@@ -207,6 +216,59 @@ bool ReadIncomes(const Reader& r, const std::string& ptr, ResidentDraft& d) {
   return ok;
 }
 
+// A consent moment: a date (the start of that day in Helsinki) or an RFC 3339 timestamp. Stores
+// the Helsinki day it falls on.
+bool ReadConsentMoment(const Reader& r, const std::string& ptr, const char* what, int32_t* day) {
+  const json& v = r.At(ptr);
+  if (v.is_null()) return true;
+  if (v.is_string()) {
+    if (auto d = Date::Parse(v.get<std::string>())) {
+      *day = d->days;
+      return true;
+    }
+    if (auto t = ParseTimestamp(v.get<std::string>()); t.ok()) {
+      *day = HelsinkiDay(*t).days;
+      return true;
+    }
+  }
+  return r.Fail(ptr, fmt::format("{} must be a date YYYY-MM-DD or an RFC 3339 timestamp, got {}", what, v.dump()));
+}
+
+bool ReadConsents(const Reader& r, const std::string& ptr, ResidentDraft& d) {
+  const json& v = r.At(ptr);
+  if (!v.is_array()) return r.Fail(ptr, "consents must be a list of {purpose, granted_at, expires_at, revoked_at}");
+  bool ok = true;
+  for (size_t i = 0; i < v.size(); ++i) {
+    std::string item = ptr + "/" + std::to_string(i);
+    if (!v[i].is_object()) {
+      ok = r.Fail(item, "a consent is a mapping {purpose, granted_at, expires_at, revoked_at}");
+      continue;
+    }
+    ok = r.Keys(item, {"purpose", "granted_at", "expires_at", "revoked_at"}, "a consent") && ok;
+    ConsentDraft c;
+    if (!v[i].contains("purpose")) {
+      ok = r.Fail(item, "a consent needs `purpose`, e.g. ecec-fee-income");
+    } else {
+      ok = r.ReadString(item + "/purpose", "purpose", &c.purpose) && ok;
+      Status valid = c.purpose.empty() ? Status::Ok() : ValidatePurpose(c.purpose);
+      if (!valid.ok()) ok = r.Fail(item + "/purpose", valid.message());
+    }
+    if (!v[i].contains("granted_at") || v[i]["granted_at"].is_null()) {
+      ok = r.Fail(item, "a consent needs `granted_at`, a date or a timestamp");
+    } else {
+      ok = ReadConsentMoment(r, item + "/granted_at", "granted_at", &c.from) && ok;
+    }
+    for (const char* end : {"expires_at", "revoked_at"}) {
+      if (!v[i].contains(end)) continue;
+      int32_t day = kNoDate;
+      ok = ReadConsentMoment(r, item + "/" + end, end, &day) && ok;
+      if (day != kNoDate) c.until = c.until == kNoDate ? day : std::min(c.until, day);
+    }
+    d.consents.push_back(std::move(c));
+  }
+  return ok;
+}
+
 // The one table of settable resident fields: name -> how to read it into a draft. The values go
 // into the PopulationBuilder in BuildTestPopulation below.
 struct FieldReader {
@@ -245,6 +307,7 @@ const std::vector<FieldReader>& FieldReaders() {
       {"guardians", ReadGuardians},
       {"placements", ReadPlacements},
       {"incomes", ReadIncomes},
+      {"consents", ReadConsents},
   };
   return kFields;
 }
@@ -306,6 +369,7 @@ Result<TestPopulation> BuildTestPopulation(const YamlDocument& doc, const std::s
   TestPopulation out;
   PopulationBuilder b;
   std::map<std::string, int64_t> store_id;
+  int64_t consent_number = 0;
   for (size_t i = 0; i < drafts.size(); ++i) {
     const auto& [name, d] = drafts[i];
     store_id[name] = static_cast<int64_t>(i + 1);
@@ -334,6 +398,8 @@ Result<TestPopulation> BuildTestPopulation(const YamlDocument& doc, const std::s
     for (const auto& p : d.placements) b.AddPlacement(id, p.kind, p.start, p.end);
     if (d.incomes_held) b.SetIncomesHeld(id);
     for (const auto& in : d.incomes) b.AddIncome(id, in.type, in.amount_micros, in.start, in.end);
+    // Consents are numbered 1, 2, ... by resident name, then in list order (reasons name the number).
+    for (const auto& c : d.consents) b.AddConsent(id, ++consent_number, c.purpose, c.from, c.until);
   }
   if (diags.error_count() > errors_before) return Status::Invalid("malformed residents");
   out.population = std::move(b).Build();

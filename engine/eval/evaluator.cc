@@ -78,6 +78,9 @@ Evaluator::Evaluator(const RuleSet& rules, const Population& population, Date to
     return kExtraString | static_cast<StringId>(extra_strings_.size() - 1);
   };
   for (const auto& lit : rules.literals()) literal_ids_.push_back(intern(lit));
+  for (const auto& r : rules.rules()) {
+    consent_purposes_.push_back(r.consent ? population.strings().Find(r.consent_purpose) : kNoString);
+  }
   auto scalar = [&](TypeKind kind, const nlohmann::json& v) -> Value {
     switch (kind) {
       case TypeKind::kInt: return {VK::kInt, ListOf::kConst, 0, v.get<int64_t>()};
@@ -601,6 +604,22 @@ void Evaluator::PrepareSweep() {
   }
 }
 
+int64_t Evaluator::FindConsent(size_t rule, PersonIndex subject) const {
+  StringId purpose = consent_purposes_[rule];
+  if (purpose == kNoString) return 0;
+  auto of = [&](PersonIndex p) -> int64_t {
+    for (const Consent& c : pop_.consents(p)) {
+      if (c.purpose == purpose && c.ActiveOn(today_.days)) return c.id;
+    }
+    return 0;
+  };
+  if (!rules_.rules()[rule].consent_from_guardians) return of(subject);
+  for (PersonIndex g : pop_.guardians(subject)) {
+    if (int64_t id = of(g)) return id;
+  }
+  return 0;
+}
+
 bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecision* out) {
   if (!AppliesTo(rule, subject)) return false;
   const CompiledRule& r = rules_.rules()[rule];
@@ -631,7 +650,12 @@ bool Evaluator::EvaluateCompact(size_t rule, PersonIndex subject, CompactDecisio
     }
   }
   // 2. Permission and 3. obligation: the rule's legal basis and statute, checked when loaded.
-  d.conditions[kPermission] = r.public_task ? Tri::kYes : Tri::kUndetermined;
+  if (r.consent) {
+    d.consent_id = FindConsent(rule, subject);
+    d.conditions[kPermission] = d.consent_id != 0 ? Tri::kYes : Tri::kNo;
+  } else {
+    d.conditions[kPermission] = r.public_task ? Tri::kYes : Tri::kUndetermined;
+  }
   d.conditions[kObligation] = r.has_obligation ? Tri::kYes : Tri::kNo;
   // 4. Eligibility: every clause; the first false one decides, an unknown one is remembered.
   d.conditions[kEligibility] = Tri::kYes;
@@ -710,6 +734,14 @@ bool Evaluator::Evaluate(size_t rule, PersonIndex subject, Decision* out) {
   }
   if (c.failed_clause >= 0) {
     d.reasons.push_back("eligibility: `" + r.clauses[static_cast<size_t>(c.failed_clause)].text + "` is false");
+  }
+  if (r.consent) {
+    const char* from = r.consent_from_guardians ? "a guardian of the subject" : "the subject";
+    d.reasons.push_back(c.consent_id != 0
+                            ? fmt::format("permission: consent {} for purpose '{}' from {} is active", c.consent_id,
+                                          r.consent_purpose, from)
+                            : fmt::format("permission: no active consent for purpose '{}' from {}", r.consent_purpose,
+                                          r.consent_from_guardians ? "any guardian of the subject" : "the subject"));
   }
   if (d.conditions[kBenefit] == Tri::kNo) d.reasons.push_back("benefit: no gain declared, nothing is offered");
   if (c.no_recipient) d.reasons.push_back("data_held: no living recipient for the offer");

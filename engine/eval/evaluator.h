@@ -48,6 +48,7 @@ struct CompactDecision {
   bool no_recipient = false;    // eligible but nobody alive to receive the offer: undetermined
   uint32_t missing_facts = 0;   // bit i: data_held fact i is not held
   uint32_t stale_facts = 0;     // bit i: data_held fact i is held but older than its max age
+  int64_t consent_id = 0;       // permission by consent: the consent found (0: none)
 };
 
 class Evaluator {
@@ -93,6 +94,9 @@ class Evaluator {
     VK kind = VK::kDecimal;
   };
 
+  // Permission by consent: the id of an active consent for the rule's purpose from the person(s)
+  // the rule names, or 0.
+  int64_t FindConsent(size_t rule, PersonIndex subject) const;
   Value Eval(const CompiledExpr& e, int32_t node);
   Value EvalField(const CompiledExpr& e, const Node& n);
   Value EvalMacro(const CompiledExpr& e, const Node& n);
@@ -113,6 +117,7 @@ class Evaluator {
   Date today_;
   PersonIndex subject_ = 0;
   std::vector<StringId> literal_ids_;
+  std::vector<StringId> consent_purposes_;  // by rule: the consent purpose's id (kNoString: none held)
   std::vector<std::string> extra_strings_;  // rule strings absent from the population
   std::vector<Value> params_;         // bound to this population and date
   std::vector<Table> tables_;         // parameter tables, by param index (empty for scalars)

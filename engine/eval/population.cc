@@ -29,6 +29,7 @@ size_t Population::MemoryBytes() const {
   return n * (sizeof(int64_t) + 2 * sizeof(int32_t) + 2 * sizeof(StringId) + 1 + 6 * sizeof(uint32_t)) +
          (guardians_.size() + children_.size() + siblings_.size() + household_.size()) * sizeof(PersonIndex) +
          placements_.size() * sizeof(Placement) + incomes_.size() * sizeof(Income) +
+         consents_.size() * sizeof(Consent) + consent_off_.size() * sizeof(uint32_t) +
          by_store_id_.size() * (sizeof(int64_t) + sizeof(PersonIndex) + 2 * sizeof(void*));
 }
 
@@ -76,6 +77,13 @@ void PopulationBuilder::AddIncome(int64_t store_id, std::string_view type, int64
   incomes_.emplace_back(static_cast<PersonIndex>(p), Income{pop_.strings_.Intern(type), amount, start, end});
 }
 
+void PopulationBuilder::AddConsent(int64_t store_id, int64_t consent_id, std::string_view purpose, int32_t from,
+                                   int32_t until) {
+  int64_t p = pop_.IndexOf(store_id);
+  if (p < 0) return;
+  consents_.emplace_back(static_cast<PersonIndex>(p), Consent{consent_id, pop_.strings_.Intern(purpose), from, until});
+}
+
 namespace {
 // Counting sort of (owner, value) pairs into CSR offsets and values.
 template <typename V, typename Pairs, typename Owner, typename Value>
@@ -95,6 +103,7 @@ Population PopulationBuilder::Build() && {
   ToCsr(n, custody_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.child_off_, pop_.children_);
   ToCsr(n, placements_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.placement_off_, pop_.placements_);
   ToCsr(n, incomes_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.income_off_, pop_.incomes_);
+  ToCsr(n, consents_, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.consent_off_, pop_.consents_);
   // Siblings: the other wards of the person's guardians, each once.
   std::vector<std::pair<PersonIndex, PersonIndex>> sib;
   std::vector<PersonIndex> seen;

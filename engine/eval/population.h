@@ -52,6 +52,15 @@ struct Income {
   int32_t end = kNoDate;
 };
 
+// A purpose-bound consent, by day: it counts on day D when from <= D < until.
+struct Consent {
+  int64_t id = 0;               // the consent's store id (named in reasons; not personal data)
+  StringId purpose = kNoString;
+  int32_t from = kNoDate;       // the first day it counts (the day it was granted)
+  int32_t until = kNoDate;      // the first day it no longer counts (expiry or revocation); kNoDate = open
+  bool ActiveOn(int32_t day) const { return from != kNoDate && from <= day && (until == kNoDate || day < until); }
+};
+
 class Population {
  public:
   size_t size() const { return id_.size(); }
@@ -87,6 +96,11 @@ class Population {
   std::span<const Income> incomes(PersonIndex p) const {
     return {incomes_.data() + income_off_[p], income_off_[p + 1] - income_off_[p]};
   }
+  // The person's consents (any purpose, active or not); see Consent::ActiveOn.
+  std::span<const Consent> consents(PersonIndex p) const {
+    if (consent_off_.empty()) return {};
+    return {consents_.data() + consent_off_[p], consent_off_[p + 1] - consent_off_[p]};
+  }
   const StringTable& strings() const { return strings_; }
   // Index of a store id, or -1.
   int64_t IndexOf(int64_t store_id) const;
@@ -105,6 +119,8 @@ class Population {
   std::vector<PersonIndex> guardians_, children_, siblings_, household_;
   std::vector<Placement> placements_;
   std::vector<Income> incomes_;
+  std::vector<uint32_t> consent_off_;
+  std::vector<Consent> consents_;
   std::array<std::vector<int32_t>, kFieldCount> fetched_;  // by field; empty when not tracked
   StringTable strings_;
   std::unordered_map<int64_t, PersonIndex> by_store_id_;
@@ -132,6 +148,9 @@ class PopulationBuilder {
   // Records when a fact of a person was fetched (for freshness requirements).
   void SetFetched(int64_t store_id, Field field, int32_t day);
   void AddIncome(int64_t store_id, std::string_view type, int64_t amount_micros, int32_t start, int32_t end);
+  // A consent of the person for `purpose`, counting from day `from` until (not including) day
+  // `until` (kNoDate: open). Unknown store ids are ignored.
+  void AddConsent(int64_t store_id, int64_t consent_id, std::string_view purpose, int32_t from, int32_t until);
   Population Build() &&;
 
  private:
@@ -139,6 +158,7 @@ class PopulationBuilder {
   std::vector<std::pair<PersonIndex, PersonIndex>> custody_;  // guardian, ward
   std::vector<std::pair<PersonIndex, Placement>> placements_;
   std::vector<std::pair<PersonIndex, Income>> incomes_;
+  std::vector<std::pair<PersonIndex, Consent>> consents_;
   std::unordered_map<std::string, std::vector<PersonIndex>> households_;
 };
 

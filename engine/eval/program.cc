@@ -286,6 +286,9 @@ Result<std::shared_ptr<const RuleSet>> RuleSet::Compile(std::shared_ptr<const Ru
       r.data_held_max_age.push_back(k < spec.data_held_max_age.size() ? spec.data_held_max_age[k] : 0);
     }
     r.public_task = spec.permission_basis == "public-task";
+    r.consent = spec.permission_basis == "consent";
+    r.consent_from_guardians = spec.permission_from == "subject.guardians";
+    r.consent_purpose = spec.permission_purpose;
     r.has_obligation = !spec.obligation_statute.empty();
     r.has_benefit = spec.resident_minutes_saved > 0 || spec.city_eur_saved > 0;
     r.applies_by_birth_date_only = !r.applies_to.empty() &&

@@ -66,6 +66,11 @@ struct CompiledRule {
   std::vector<std::string> data_held_names;
   std::vector<int32_t> data_held_max_age;  // days; 0 = no freshness requirement
   bool public_task = false;     // permission basis, decided once
+  // Permission basis consent: an active consent for consent_purpose from the subject, or (when
+  // consent_from_guardians) from any one of the subject's guardians.
+  bool consent = false;
+  bool consent_from_guardians = false;
+  std::string consent_purpose;
   bool has_obligation = false;
   bool has_benefit = false;
   // applies_to reads no fact but the subject's birth date: a sweep can tabulate it by date.

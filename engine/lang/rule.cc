@@ -396,8 +396,10 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
   rule.resident_minutes_saved = Int(j, "/benefit/resident_minutes_saved");
   rule.city_eur_saved = Int(j, "/benefit/city_eur_saved");
   if (rule.permission_basis == "consent") {
-    diags.Error(doc->At("/permission/basis"), "consent-based permission is not supported yet",
-                "consents arrive with the consent connector; use public-task with its legal reference");
+    // Whose consent gives the permission: the subject's own, or any one of their guardians'.
+    rule.permission_from = IsStr(j, "/permission/from") ? Str(j, "/permission/from") : "subject";
+  } else if (At(j, "/permission/from")) {
+    diags.Error(doc->At("/permission/from"), "`from` names whose consent is needed; it applies only to basis: consent");
   }
 
   std::set<std::string> read;

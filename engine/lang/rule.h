@@ -69,7 +69,8 @@ struct RuleSpec {
   std::vector<std::string> data_held;  // "subject.birth_date", ...
   std::vector<int> data_held_max_age;  // per fact: days within which it must have been fetched; 0 = any
   std::string permission_basis;        // public-task | consent
-  std::string permission_purpose;
+  std::string permission_purpose;      // basis consent: the consent's purpose
+  std::string permission_from;         // basis consent: "subject" or "subject.guardians"
   std::string permission_reference;
   std::string obligation_statute;
   std::vector<std::string> legal_references;

@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
@@ -155,6 +155,28 @@ CREATE TABLE rule_runs (
   service    TEXT PRIMARY KEY,
   last_run   TEXT NOT NULL
 );
+)sql",
+    // consents: one row per grant with an id (the API revokes by id), history kept after
+    // revocation and expiry; who recorded the revocation. Migration 1's table (keyed by resident
+    // and purpose, so a re-grant overwrote the history) is copied over.
+    R"sql(
+CREATE TABLE consents_by_id (
+  id              INTEGER PRIMARY KEY,
+  resident_id     INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+  purpose         TEXT NOT NULL,
+  granted_at      TEXT NOT NULL,   -- RFC 3339 UTC, fixed width (text order is time order)
+  expires_at      TEXT,            -- NULL: until revoked
+  revoked_at      TEXT,
+  source          TEXT NOT NULL,   -- who recorded the grant, e.g. mydata-operator
+  revoked_source  TEXT,            -- who recorded the revocation
+  recorded_at     TEXT NOT NULL
+);
+INSERT INTO consents_by_id (resident_id, purpose, granted_at, expires_at, revoked_at, source, recorded_at)
+  SELECT resident_id, purpose, granted_at, expires_at, revoked_at, source, granted_at FROM consents;
+DROP TABLE consents;
+ALTER TABLE consents_by_id RENAME TO consents;
+CREATE INDEX consents_resident ON consents(resident_id, purpose);
+CREATE INDEX consents_purpose ON consents(purpose, resident_id) WHERE revoked_at IS NULL;
 )sql",
 };
 
