@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
@@ -154,6 +154,32 @@ CREATE TABLE audit_head (
 CREATE TABLE rule_runs (
   service    TEXT PRIMARY KEY,
   last_run   TEXT NOT NULL
+);
+)sql",
+    // 3: VTJ identity-code corrections (HENKILOTUNNUS_KORJAUS) and postal addresses
+    // (KOTIMAINEN_POSTIOSOITE).
+    R"sql(
+-- Every identity code a resident was known by before a correction. A former code is never
+-- reused for another person, so it is the key; a correction chain (A -> B -> C) keeps both rows,
+-- re-pointed at the surviving resident.
+CREATE TABLE identity_code_history (
+  former_hetu     TEXT PRIMARY KEY,
+  resident_id     INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+  corrected_to    TEXT NOT NULL,     -- the code the correction named as active
+  merged_from_id  INTEGER,           -- the residents.id removed when both codes had a row
+  source          TEXT NOT NULL,
+  change_id       TEXT NOT NULL,
+  corrected_at    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX identity_code_history_resident ON identity_code_history(resident_id);
+
+-- The postal address (KOTIMAINEN_POSTIOSOITE), when it differs from the permanent address.
+-- Never stored while the resident is address-protected (turvakielto).
+CREATE TABLE postal_addresses (
+  resident_id  INTEGER PRIMARY KEY REFERENCES residents(id) ON DELETE CASCADE,
+  street       TEXT NOT NULL,
+  postal_code  TEXT NOT NULL,
+  post_office  TEXT NOT NULL
 );
 )sql",
 };
