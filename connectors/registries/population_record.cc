@@ -364,7 +364,7 @@ Result<PopulationRecord> ParsePopulationRecord(std::string_view line, BatchKind 
         d = Date::Parse(std::string_view(text).substr(0, 10));
       }
     }
-    if (!d) return Status::Invalid("muutospv must be a date YYYY-MM-DD or a timestamp");
+    if (!d) return Status::Invalid("muutospv must be a date string YYYY-MM-DD");
     rec.change_date = d;
   } else if (kind == BatchKind::kChanges) {
     return Status::Invalid("muutospv is missing");

@@ -60,7 +60,7 @@ struct VtjFakeOptions {
   // The key before the first log entry (what kirjausavain returns for a date before everything).
   int64_t base_key = 1000;
   // A JSON file to load at construction ({"henkilot", "muutokset"}); empty: start empty.
-  std::string data_file;
+  std::string data_file = {};
   // I/O threads: injected delays block one each.
   int threads = 4;
 };
@@ -68,10 +68,10 @@ struct VtjFakeOptions {
 struct VtjFakeFault {
   int status = 500;           // 0: no status fault (delay only, or a delivery fault)
   int count = 1;              // how many matching requests it applies to
-  std::string path;           // empty: any API path (not /_test/*)
+  std::string path = {};      // empty: any API path (not /_test/*)
   int delay_ms = 0;           // wait before answering
   int retry_after_s = 0;      // the Retry-After header of a 429
-  std::string delivery;       // "", "drop", "truncate", "malformed", "duplicate"
+  std::string delivery = {};  // "", "drop", "truncate", "malformed", "duplicate"
 };
 
 struct VtjFakeStats {
