@@ -11,6 +11,7 @@
 #include <unordered_set>
 
 #include "connectors/registries/batch_reader.h"
+#include "connectors/registries/population_apply.h"
 #include "connectors/registries/population_record.h"
 #include "engine/store/population.h"
 
@@ -78,200 +79,29 @@ Result<std::vector<BatchFile>> ListBatches(const std::string& directory) {
   return out;
 }
 
-struct BatchOutcome {
-  int64_t applied = 0;
-  int64_t quarantined = 0;
-  int64_t unknown_groups = 0;
-  std::set<std::string> unknown_names;
-  std::unordered_set<int64_t> affected;
-  // Lines whose custody names nobody, even after the whole batch: line -> reason. When not
-  // empty, the batch must be rolled back and re-applied with these lines quarantined.
-  std::map<int64_t, std::string> unresolved;
-};
-
-// Applies one batch file inside the caller's transaction.
-class BatchApplier {
- public:
-  BatchApplier(PopulationStore& store, const BatchFile& file, const std::string& connector,
-               const std::string& fetched_at, const std::map<int64_t, std::string>& skip)
-      : store_(store), file_(file), connector_(connector), fetched_at_(fetched_at), skip_(skip) {}
-
-  Result<BatchOutcome> Run() {
-    BatchReader reader(file_.path, file_.kind);
-    for (auto chunk = reader.Next(); !chunk.empty(); chunk = reader.Next()) {
-      for (ParsedLine& l : chunk) ENNAKKO_RETURN_IF_ERROR(ApplyLine(l));
-    }
-    ENNAKKO_RETURN_IF_ERROR(reader.status());
-    for (auto& [code, list] : waiting_) {
-      for (const Deferred& d : list) {
-        out_.unresolved.emplace(d.line, d.change.other_is == CustodyChange::Other::kGuardian
-                                            ? "HUOLTAJA_SUPPEA: the guardian is not known, "
-                                              "even after the whole batch"
-                                            : "HUOLLETTAVA_SUPPEA: the ward is not known, "
-                                              "even after the whole batch");
-      }
-    }
-    return std::move(out_);
-  }
-
- private:
-  struct Deferred {
-    int64_t line;
-    int64_t subject_id;
-    std::string subject_hetu;
-    CustodyChange change;
-    std::optional<Date> change_date;
-  };
-  // The last custody change applied to a (guardian, ward) pair in this batch. VTJ states each
-  // relation twice (HUOLTAJA_SUPPEA on the ward, HUOLLETTAVA_SUPPEA on the guardian), usually a
-  // few lines apart; the second statement of an identical change is a no-op and skips the store.
-  struct RecentCustody {
-    GroupChange change;
-    std::optional<Date> start, end, change_date;
-    friend bool operator==(const RecentCustody&, const RecentCustody&) = default;
-  };
-  static constexpr size_t kMaxRecentCustody = 4096;
-
-  static std::string PairKey(const std::string& subject_hetu, const CustodyChange& c) {
-    return c.other_is == CustodyChange::Other::kGuardian ? c.other_hetu + subject_hetu
-                                                         : subject_hetu + c.other_hetu;
-  }
-
-  Provenance ProvenanceOf(int64_t line) const {
-    return Provenance{connector_, fmt::format("{}:{}", file_.number_text, line), fetched_at_};
-  }
-
-  Status Quarantine(int64_t line, const std::string& text, std::string reason) {
-    spdlog::warn("{}: {} line {} quarantined: {}", connector_, file_.name, line, reason);
-    ++out_.quarantined;
-    return store_.Quarantine(
-        QuarantineEntry{connector_, file_.name, line, std::move(reason), text, fetched_at_});
-  }
-
-  Status ApplyLine(ParsedLine& l) {
-    const int64_t line = l.line;
-    if (auto it = skip_.find(line); it != skip_.end()) return Quarantine(line, l.text, it->second);
-    if (!l.record.ok()) return Quarantine(line, l.text, l.record.status().message());
-    PopulationRecord* rec = &l.record.value();
-    Provenance prov = ProvenanceOf(line);
-    auto up = store_.UpsertResident(rec->subject, rec->update, prov);
-    if (!up.ok()) return up.status();
-    const int64_t id = up->id;
-    if (up->changed) out_.affected.insert(id);
-    // Custody waiting for this person (named earlier in the batch) goes first, in line order.
-    if (!waiting_.empty()) {
-      if (auto it = waiting_.find(rec->subject.code); it != waiting_.end()) {
-        std::vector<Deferred> list = std::move(it->second);
-        waiting_.erase(it);
-        for (const Deferred& d : list) {
-          ENNAKKO_RETURN_IF_ERROR(ApplyCustody(PairKey(d.subject_hetu, d.change), d.subject_id, id,
-                                               d.change, d.change_date, ProvenanceOf(d.line)));
-        }
-      }
-    }
-    for (const CustodyChange& c : rec->custody) {
-      std::string key = PairKey(rec->subject.code, c);
-      if (auto it = recent_.find(key);
-          it != recent_.end() &&
-          it->second == RecentCustody{c.change, c.start, c.end, rec->change_date}) {
-        continue;
-      }
-      auto other = store_.FindResident(c.other_hetu);
-      if (!other.ok()) return other.status();
-      if (!*other) {
-        waiting_[c.other_hetu].push_back(
-            Deferred{line, id, rec->subject.code, c, rec->change_date});
-        continue;
-      }
-      ENNAKKO_RETURN_IF_ERROR(ApplyCustody(std::move(key), id, **other, c, rec->change_date, prov));
-    }
-    for (const PlacementChange& p : rec->placements) {
-      auto changed = p.change == GroupChange::kRemove
-                         ? store_.RemovePlacement(id, p.kind, p.start, prov)
-                         : store_.UpsertPlacement(Placement{id, p.kind, p.start, p.end}, prov);
-      if (!changed.ok()) return changed.status();
-      if (*changed) out_.affected.insert(id);
-    }
-    out_.unknown_groups += static_cast<int64_t>(rec->unknown_groups.size());
-    out_.unknown_names.insert(rec->unknown_groups.begin(), rec->unknown_groups.end());
-    ++out_.applied;
-    return Status::Ok();
-  }
-
-  // POISTETTU ends the relation on its end date, or (if still open) on the change date when it
-  // gives none; with neither (a snapshot line), the relation is removed.
-  Status ApplyCustody(std::string pair_key, int64_t subject_id, int64_t other_id,
-                      const CustodyChange& c, std::optional<Date> change_date,
-                      const Provenance& prov) {
-    if (recent_.size() >= kMaxRecentCustody) recent_.clear();
-    recent_[std::move(pair_key)] = RecentCustody{c.change, c.start, c.end, change_date};
-    const bool other_is_guardian = c.other_is == CustodyChange::Other::kGuardian;
-    const int64_t guardian = other_is_guardian ? other_id : subject_id;
-    const int64_t ward = other_is_guardian ? subject_id : other_id;
-    Result<bool> changed = false;
-    if (c.change == GroupChange::kSet) {
-      changed = store_.UpsertCustody(Custody{guardian, ward, std::nullopt, c.start, c.end}, prov);
-    } else if (c.end) {
-      changed = store_.EndCustody(guardian, ward, *c.end, prov);
-    } else if (change_date) {
-      // No end date given: end an open relation on the change date, but never move an end date
-      // already known (the other direction of the same event may have carried it).
-      auto old = store_.GetCustody(guardian, ward);
-      if (!old.ok()) return old.status();
-      if (*old && !(*old)->end) changed = store_.EndCustody(guardian, ward, *change_date, prov);
-    } else {
-      changed = store_.RemoveCustody(guardian, ward, prov);
-    }
-    if (!changed.ok()) return changed.status();
-    if (*changed) {
-      out_.affected.insert(guardian);
-      out_.affected.insert(ward);
-    }
-    return Status::Ok();
-  }
-
-  PopulationStore& store_;
-  const BatchFile& file_;
-  const std::string& connector_;
-  const std::string& fetched_at_;
-  const std::map<int64_t, std::string>& skip_;
-  std::unordered_map<std::string, std::vector<Deferred>> waiting_;  // by the missing person's code
-  std::unordered_map<std::string, RecentCustody> recent_;           // by guardian code + ward code
-  BatchOutcome out_;
-};
-
 // Applies `file` and advances the cursor from `expected_cursor` to it, in one transaction.
 Result<BatchOutcome> ApplyBatch(Db& db, PopulationStore& store, const BatchFile& file,
                                 const std::string& connector, const std::string& expected_cursor,
                                 const std::string& fetched_at) {
-  std::map<int64_t, std::string> skip;
-  for (;;) {
-    Transaction tx(db);
-    ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
+  const BatchSource source{connector, file.name, file.number_text, fetched_at};
+  auto feed = [&](PopulationApplier& applier) -> Status {
+    BatchReader reader(file.path, file.kind);
+    for (auto chunk = reader.Next(); !chunk.empty(); chunk = reader.Next()) {
+      for (ParsedLine& l : chunk) ENNAKKO_RETURN_IF_ERROR(applier.Apply(l.line, l.text, l.record));
+    }
+    return reader.status();
+  };
+  auto check = [&]() -> Status {
     auto cursor = store.GetCursor(connector);
     if (!cursor.ok()) return cursor.status();
     if (cursor->value_or("") != expected_cursor) {
       return Status::FailedPrecondition(
           fmt::format("{}: the cursor moved while polling (another poller?)", connector));
     }
-    BatchApplier applier(store, file, connector, fetched_at, skip);
-    auto out = applier.Run();
-    if (!out.ok()) return out.status();
-    if (!out->unresolved.empty()) {
-      // Roll back (tx goes out of scope) and apply again without those lines.
-      skip.merge(out->unresolved);
-      continue;
-    }
-    std::vector<int64_t> changed(out->affected.begin(), out->affected.end());
-    for (int64_t id : changed) {
-      auto wards = store.WardsOf(id);
-      if (!wards.ok()) return wards.status();
-      out->affected.insert(wards->begin(), wards->end());
-    }
-    ENNAKKO_RETURN_IF_ERROR(store.SetCursor(connector, file.name, fetched_at));
-    ENNAKKO_RETURN_IF_ERROR(tx.Commit());
-    return out;
-  }
+    return Status::Ok();
+  };
+  auto advance = [&] { return store.SetCursor(connector, file.name, fetched_at); };
+  return ApplyPopulationBatch(db, store, source, feed, check, advance);
 }
 
 // Enlarges the connection's page cache for its lifetime, then restores the previous setting.

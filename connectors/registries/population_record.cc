@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+
 namespace ennakko {
 
 namespace {
@@ -126,6 +128,65 @@ bool IsLanguageCode(std::string_view s) {
   return true;
 }
 
+// A name that VTJ gives in Finnish and Swedish ({"fi", "sv"}) or, in the file drop, as a string.
+std::optional<std::string> LocalisedString(GroupReader& r, const json& g, const char* key,
+                                           bool required) {
+  const json* v = Member(g, key);
+  if (v && v->is_object()) {
+    for (const char* lang : {"fi", "sv"}) {
+      if (const json* s = Member(*v, lang); s && s->is_string() && !s->get_ref<const std::string&>().empty()) {
+        return s->get<std::string>();
+      }
+    }
+    r.Fail(fmt::format("{} has neither fi nor sv", key));
+    return std::nullopt;
+  }
+  return r.String(key, required);
+}
+
+// An address: the file drop's {katuosoite, postinumero, postitoimipaikka} or VTJ's {katunimi{fi,sv},
+// katunumero, huoneistokirjain, huoneistonumero, postinumero, postitoimipaikka{fi,sv}}; a postal
+// address (KOTIMAINEN_POSTIOSOITE) may instead give postiosoite (a P.O. box, say).
+std::optional<PostalAddress> ReadAddress(GroupReader& r, const json& g, bool postal) {
+  std::optional<std::string> street;
+  if (postal && Member(g, "postiosoite")) {
+    street = LocalisedString(r, g, "postiosoite", true);
+  } else if (Member(g, "katunimi")) {
+    street = LocalisedString(r, g, "katunimi", true);
+    for (const char* part : {"katunumero", "huoneistokirjain", "huoneistonumero"}) {
+      if (auto v = r.String(part, false); v && street && !v->empty()) {
+        // VTJ pads the flat number with zeros ("001"); an address shows it without them.
+        std::string text = *v;
+        if (std::string_view(part) == "huoneistonumero") {
+          while (text.size() > 1 && text[0] == '0') text.erase(0, 1);
+        }
+        *street += " " + text;
+      }
+    }
+  } else {
+    street = r.String("katuosoite", true);
+  }
+  auto code = r.String("postinumero", true);
+  auto office = LocalisedString(r, g, "postitoimipaikka", true);
+  if (code && (code->size() != 5 || !AllDigits(*code))) r.Fail("postinumero must be five digits");
+  if (!r.error().ok() || !street || !code || !office) return std::nullopt;
+  return PostalAddress{*street, *code, *office};
+}
+
+// The other party's identity code: VTJ nests it ({"huoltaja": {"henkilotunnus"}}); the file drop
+// states it flat.
+std::optional<std::string> PartyCode(GroupReader& r, const json& g, const char* party) {
+  if (const json* p = Member(g, party)) {
+    const json* code = p->is_object() ? Member(*p, "henkilotunnus") : nullptr;
+    if (!code || !code->is_string()) {
+      r.Fail(fmt::format("{}.henkilotunnus is missing", party));
+      return std::nullopt;
+    }
+    return code->get<std::string>();
+  }
+  return r.String("henkilotunnus", true);
+}
+
 // Applies one group entry to `rec`; returns its error, if any.
 Status ApplyGroup(const json& g, GroupChange change, std::string_view name, PopulationRecord& rec) {
   GroupReader r(g, name);
@@ -136,7 +197,8 @@ Status ApplyGroup(const json& g, GroupChange change, std::string_view name, Popu
       u.name.Clear();
       return Status::Ok();
     }
-    auto first = r.String("etunimet", true);
+    // VTJ's change interface names it etunimi; the file drop's first format etunimet.
+    auto first = r.String(Member(g, "etunimi") ? "etunimi" : "etunimet", true);
     auto last = r.String("sukunimi", true);
     if (r.error().ok()) u.name.Set(PersonName{*first, *last});
   } else if (name == "KUOLINPAIVA") {
@@ -159,13 +221,58 @@ Status ApplyGroup(const json& g, GroupChange change, std::string_view name, Popu
       u.address.Clear();
       return Status::Ok();
     }
-    auto street = r.String("katuosoite", true);
-    auto postal = r.String("postinumero", true);
-    auto office = r.String("postitoimipaikka", true);
-    if (postal && (postal->size() != 5 || !AllDigits(*postal))) {
-      r.Fail("postinumero must be five digits");
+    auto address = ReadAddress(r, g, /*postal=*/false);
+    if (r.error().ok()) u.address.Set(*address);
+  } else if (name == "KOTIMAINEN_POSTIOSOITE") {
+    if (!set) {
+      rec.postal_address.Clear();
+      return Status::Ok();
     }
-    if (r.error().ok()) u.address.Set(PostalAddress{*street, *postal, *office});
+    auto address = ReadAddress(r, g, /*postal=*/true);
+    if (r.error().ok()) rec.postal_address.Set(*address);
+  } else if (name == "LAPSI") {
+    auto code = PartyCode(r, g, "lapsi");
+    if (code) {
+      auto h = ParseHetu(*code);
+      if (!h.ok()) {
+        r.Fail(fmt::format("henkilotunnus: {}", h.status().message()));
+      } else if (h->code == rec.subject.code) {
+        r.Fail("henkilotunnus names the person themself");
+      } else {
+        rec.children.push_back(ChildChange{change, std::move(h).value()});
+      }
+    }
+  } else if (name == "HENKILOTUNNUS_KORJAUS") {
+    // [client] shape: on the former code's record, {voimassaolo: AKTIIVI|PASSIIVI,
+    // aktiivinenHenkilotunnus, muutettuHenkilotunnus, edellisetHenkilotunnukset: [...]}. Only the
+    // active entry moves the person; passive ones list earlier codes and change nothing here.
+    auto validity = r.String("voimassaolo", false);
+    if (!set || (validity && *validity != "AKTIIVI")) return r.error();
+    auto active = r.String("aktiivinenHenkilotunnus", true);
+    if (!r.error().ok()) return r.error();
+    auto h = ParseHetu(*active);
+    if (!h.ok()) return Status::Invalid(fmt::format("{}: aktiivinenHenkilotunnus: {}", name,
+                                                    h.status().message()));
+    std::vector<std::string> former;
+    if (const json* prev = Member(g, "edellisetHenkilotunnukset")) {
+      if (!prev->is_array()) r.Fail("edellisetHenkilotunnukset must be an array");
+      for (const json& c : prev->is_array() ? *prev : json::array()) {
+        if (!c.is_string() || !ParseHetu(c.get<std::string>()).ok()) {
+          r.Fail("edellisetHenkilotunnukset holds an invalid identity code");
+          break;
+        }
+        former.push_back(c.get<std::string>());
+      }
+    }
+    if (!r.error().ok()) return r.error();
+    if (h->code != rec.subject.code) former.push_back(rec.subject.code);
+    for (auto& f : former) {
+      if (f != h->code && std::find(rec.former_codes.begin(), rec.former_codes.end(), f) ==
+                              rec.former_codes.end()) {
+        rec.former_codes.push_back(std::move(f));
+      }
+    }
+    rec.subject = std::move(h).value();
   } else if (name == "TURVAKIELTO") {
     if (!set) {
       u.address_protected = false;
@@ -200,7 +307,7 @@ Status ApplyGroup(const json& g, GroupChange change, std::string_view name, Popu
     c.other_is =
         name == "HUOLTAJA_SUPPEA" ? CustodyChange::Other::kGuardian : CustodyChange::Other::kWard;
     c.change = change;
-    if (auto code = r.String("henkilotunnus", true)) {
+    if (auto code = PartyCode(r, g, name == "HUOLTAJA_SUPPEA" ? "huoltaja" : "huollettava")) {
       auto h = ParseHetu(*code);
       if (!h.ok()) r.Fail(fmt::format("henkilotunnus: {}", h.status().message()));
       if (*code == rec.subject.code) r.Fail("henkilotunnus names the person themself");
@@ -249,7 +356,14 @@ Result<PopulationRecord> ParsePopulationRecord(std::string_view line, BatchKind 
   rec.subject = std::move(hetu).value();
 
   if (const json* pv = Member(doc, "muutospv")) {
-    auto d = pv->is_string() ? Date::Parse(pv->get_ref<const std::string&>()) : std::nullopt;
+    // A date, or (as VTJ sends it) a timestamp whose date part is the change date.
+    std::optional<Date> d;
+    if (pv->is_string()) {
+      const std::string& text = pv->get_ref<const std::string&>();
+      if (text.size() == 10 || (text.size() > 10 && text[10] == 'T')) {
+        d = Date::Parse(std::string_view(text).substr(0, 10));
+      }
+    }
     if (!d) return Status::Invalid("muutospv must be a date string YYYY-MM-DD");
     rec.change_date = d;
   } else if (kind == BatchKind::kChanges) {

@@ -47,8 +47,20 @@ struct PlacementChange {
   std::optional<Date> end;
 };
 
+// LAPSI: a child of the subject. The relation itself is not stored (custody is what rules use);
+// a child nobody knows yet is created from the code (a birth), so it is there for its own record.
+struct ChildChange {
+  GroupChange change = GroupChange::kSet;
+  Hetu child;
+};
+
 struct PopulationRecord {
+  // The person the record is about. After an active HENKILOTUNNUS_KORJAUS this is the corrected
+  // (active) code, and former_codes holds the codes the person was known by.
   Hetu subject;
+  std::vector<std::string> former_codes;
+  FactEdit<PostalAddress> postal_address;  // KOTIMAINEN_POSTIOSOITE
+  std::vector<ChildChange> children;
   std::optional<Date> change_date;  // muutospv; required in change batches
   ResidentUpdate update;
   std::vector<CustodyChange> custody;

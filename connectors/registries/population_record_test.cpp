@@ -25,7 +25,7 @@ TEST_CASE("a change line with every handled group parses into its edits", "[regi
       R"(","huoltosuhteenAlkupv":{"arvo":"2020-04-01","tarkkuus":"PAIVA"}},)"
       R"({"tietoryhma":"SIJOITUS","muutosattribuutti":"LISATTY","laji":"esiopetus","alkupv":{"arvo":"2026-08-01"}},)"
       R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"MUUTETTU","puhelin":"+358501234567"},)"
-      R"({"tietoryhma":"LAPSI","muutosattribuutti":"LISATTY"},)"
+      R"({"tietoryhma":"SUKUPUOLI","muutosattribuutti":"LISATTY"},)"
       R"({"tietoryhma":"KUOLINPAIVA","muutosattribuutti":"KORJATTAVA","kuolinpv":"garbage"})";
   auto r = ParsePopulationRecord(Line(groups), BatchKind::kChanges);
   REQUIRE(r.ok());
@@ -44,7 +44,7 @@ TEST_CASE("a change line with every handled group parses into its edits", "[regi
   CHECK(r->custody[0].other_hetu == kParent);
   REQUIRE(r->placements.size() == 1);
   CHECK(r->placements[0].kind == "preschool");
-  CHECK(r->unknown_groups == std::vector<std::string>{"LAPSI"});
+  CHECK(r->unknown_groups == std::vector<std::string>{"SUKUPUOLI"});
 }
 
 TEST_CASE("POISTETTU clears; TURVAKIELTO sets protection", "[registries]") {
@@ -122,4 +122,66 @@ TEST_CASE("malformed records are rejected with a reason that names no value", "[
     CHECK(r.status().code() == StatusCode::kInvalidArgument);
     CHECK(r.status().message() == c.reason);
   }
+}
+
+TEST_CASE("VTJ change-interface shapes: nested parties, localised names, timestamps", "[registries]") {
+  std::string line =
+      R"({"henkilotunnus":")" + kChild +
+      R"(","muutospv":"2026-03-02T04:38:04.394Z","tietoryhmat":[)"
+      R"({"tietoryhma":"HENKILON_NIMI","muutosattribuutti":"LISATTY","etunimi":"Aada","sukunimi":"Testilä"},)"
+      R"({"tietoryhma":"VAKINAINEN_KOTIMAINEN_OSOITE","muutosattribuutti":"LISATTY","katunimi":{"fi":"Testikuja","sv":"Testgränd"},"katunumero":"5","huoneistokirjain":"B","huoneistonumero":"007","postinumero":"00100","postitoimipaikka":{"fi":"HELSINKI","sv":"HELSINGFORS"}},)"
+      R"({"tietoryhma":"KOTIMAINEN_POSTIOSOITE","muutosattribuutti":"LISATTY","postiosoite":{"fi":"PL 12"},"postinumero":"00101","postitoimipaikka":{"fi":"HELSINKI"}},)"
+      R"({"tietoryhma":"HUOLTAJA_SUPPEA","muutosattribuutti":"LISATTY","huoltaja":{"henkilotunnus":")" +
+      kParent + R"("},"huoltajanRooli":"AITI","huoltajanLaji":"LAKIMAARAINEN"}]})";
+  auto r = ParsePopulationRecord(line, BatchKind::kChanges);
+  REQUIRE(r.ok());
+  CHECK(r->change_date == Date::FromYmd(2026, 3, 2));
+  CHECK(r->update.name.value()->first_names == "Aada");
+  CHECK(r->update.address.value()->street == "Testikuja 5 B 7");
+  CHECK(r->update.address.value()->post_office == "HELSINKI");
+  CHECK(r->postal_address.value()->street == "PL 12");
+  REQUIRE(r->custody.size() == 1);
+  CHECK(r->custody[0].other_hetu == kParent);
+  auto bad = ParsePopulationRecord(
+      Line(R"({"tietoryhma":"HUOLLETTAVA_SUPPEA","muutosattribuutti":"LISATTY","huollettava":{}})",
+           kParent),
+      BatchKind::kChanges);
+  CHECK(bad.status().message() == "tietoryhmat[1] HUOLLETTAVA_SUPPEA: huollettava.henkilotunnus is missing");
+}
+
+TEST_CASE("HENKILOTUNNUS_KORJAUS moves the record to the active code", "[registries]") {
+  const std::string corrected = MakeHetu(Date::FromYmd(2020, 4, 2), 922);
+  const std::string earlier = MakeHetu(Date::FromYmd(2020, 4, 3), 924);
+  auto r = ParsePopulationRecord(
+      Line(R"({"tietoryhma":"HENKILOTUNNUS_KORJAUS","muutosattribuutti":"LISATTY","voimassaolo":"AKTIIVI","muutettuHenkilotunnus":")" +
+           corrected + R"(","aktiivinenHenkilotunnus":")" + corrected +
+           R"(","edellisetHenkilotunnukset":[")" + earlier + R"("]},)"
+           R"({"tietoryhma":"HENKILOTUNNUS_KORJAUS","muutosattribuutti":"MUUTETTU","voimassaolo":"PASSIIVI","aktiivinenHenkilotunnus":")" +
+           corrected + R"("},)"
+           R"({"tietoryhma":"AIDINKIELI","muutosattribuutti":"LISATTY","kielikoodi":"fi"})"),
+      BatchKind::kChanges);
+  REQUIRE(r.ok());
+  CHECK(r->subject.code == corrected);
+  CHECK(r->subject.birth_date == Date::FromYmd(2020, 4, 2));
+  CHECK(r->former_codes == std::vector<std::string>{earlier, kChild});
+  CHECK(r->update.language.value() == "fi");
+  auto bad = ParsePopulationRecord(
+      Line(R"({"tietoryhma":"HENKILOTUNNUS_KORJAUS","muutosattribuutti":"LISATTY","aktiivinenHenkilotunnus":"010101-0000"})"),
+      BatchKind::kChanges);
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("010101") == std::string::npos);  // no value in the reason
+}
+
+TEST_CASE("LAPSI names a child; POISTETTU postal address clears it", "[registries]") {
+  const std::string baby = MakeHetu(Date::FromYmd(2026, 2, 20), 950);
+  auto r = ParsePopulationRecord(
+      Line(R"({"tietoryhma":"LAPSI","muutosattribuutti":"LISATTY","lapsi":{"henkilotunnus":")" + baby +
+               R"("}},{"tietoryhma":"KOTIMAINEN_POSTIOSOITE","muutosattribuutti":"POISTETTU"})",
+           kParent),
+      BatchKind::kChanges);
+  REQUIRE(r.ok());
+  REQUIRE(r->children.size() == 1);
+  CHECK(r->children[0].child.code == baby);
+  CHECK(r->postal_address.touched());
+  CHECK_FALSE(r->postal_address.value().has_value());
 }

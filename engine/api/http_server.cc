@@ -7,6 +7,7 @@
 #include <exception>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -18,6 +19,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/url/parse.hpp>
@@ -185,6 +187,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
 
     Reply reply = server_.Dispatch(request);
     spdlog::debug("http {} {} -> {}", request.method, request.path, reply.response.status);
+    if (reply.response.delivery == HttpResponse::Delivery::kDrop) return Close();
     Respond(version, std::move(reply), keep_alive && !server_.stopping_.load());
   }
 
@@ -202,6 +205,15 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     response_->keep_alive(keep_alive);
     response_->prepare_payload();
     stream_.expires_after(server_.options_.io_timeout);
+    if (reply.response.delivery == HttpResponse::Delivery::kTruncate) {
+      std::ostringstream whole;
+      whole << *response_;
+      raw_ = whole.str();
+      raw_.resize(raw_.size() - response_->body().size() / 2 - response_->body().size() % 2);
+      asio::async_write(stream_, asio::buffer(raw_),
+                        beast::bind_front_handler(&Session::OnWrite, shared_from_this(), false));
+      return;
+    }
     http::async_write(stream_, *response_,
                       beast::bind_front_handler(&Session::OnWrite, shared_from_this(), keep_alive));
   }
@@ -223,6 +235,7 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::string_body>> response_;
+  std::string raw_;  // a deliberately truncated response being written (test doubles)
   bool reading_ = false;  // waiting in async_read (on the strand)
 };
 
@@ -315,7 +328,20 @@ void HttpServer::Impl::Unregister(uint64_t id) {
 
 Reply HttpServer::Impl::Dispatch(const HttpRequest& req) const {
   auto path_it = routes_.find(req.path);
-  if (path_it == routes_.end()) return Plain(404, "not found\n");
+  if (path_it == routes_.end()) {
+    // The longest "/prefix/*" route the path lies under.
+    size_t best = 0;
+    for (auto it = routes_.begin(); it != routes_.end(); ++it) {
+      const std::string& p = it->first;
+      if (p.size() < 2 || p.compare(p.size() - 2, 2, "/*") != 0) continue;
+      const size_t n = p.size() - 1;  // keep the slash
+      if (n > best && req.path.size() > n && req.path.compare(0, n, p, 0, n) == 0) {
+        best = n;
+        path_it = it;
+      }
+    }
+    if (best == 0) return Plain(404, "not found\n");
+  }
   auto route_it = path_it->second.find(req.method);
   if (route_it == path_it->second.end()) {
     Reply r = Plain(405, "method not allowed\n");

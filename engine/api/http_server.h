@@ -1,7 +1,9 @@
 // An embedded HTTP/1.1 server for the daemon's API (health, metrics, responses, explanations) and
 // for test fakes of the gateways we call.
 //
-// Routes are exact (method, path) pairs registered before Start(); the server answers 404 for an
+// Routes are exact (method, path) pairs registered before Start(), except that a path ending in
+// "/*" matches every path under it (the longest such prefix wins; an exact route wins over any
+// prefix; the handler reads HttpRequest::path); the server answers 404 for an
 // unknown path, 405 (with Allow) for a known path with another method, 401 (with
 // WWW-Authenticate) when a route that requires the token gets no or a wrong
 // "Authorization: Bearer <token>" (compared in constant time), 403 when such a route is called
@@ -65,6 +67,11 @@ struct HttpResponse {
   // Extra response headers (e.g. Retry-After, Location). Server and Content-Type are set by the
   // server; a header named here replaces the server's own.
   std::map<std::string, std::string> headers = {};
+  // For test doubles of flaky services only: kDrop closes the connection without answering;
+  // kTruncate sends the status line and headers (with the full Content-Length) and the first half
+  // of the body, then closes. The API's own handlers always use kNormal.
+  enum class Delivery { kNormal, kDrop, kTruncate };
+  Delivery delivery = Delivery::kNormal;
 };
 
 class HttpServer {

@@ -271,7 +271,7 @@ TEST_CASE("HttpServer Start reports a port already in use") {
 }
 
 TEST_CASE("HttpCall reports bad URLs and refused connections as values") {
-  CHECK(HttpCall("GET", "https://127.0.0.1/", "", {}, 1s).status().code() == StatusCode::kInvalidArgument);
+  CHECK(HttpCall("GET", "ftp://127.0.0.1/", "", {}, 1s).status().code() == StatusCode::kInvalidArgument);
   CHECK(HttpCall("GET", "not a url", "", {}, 1s).status().code() == StatusCode::kInvalidArgument);
   uint16_t port;
   {
@@ -285,6 +285,40 @@ TEST_CASE("HttpCall reports bad URLs and refused connections as values") {
   // No query in messages (the port may contain any digits, so look for the number itself).
   CHECK(r.status().message().find("401234567") == std::string::npos);
   CHECK(r.status().message().find("to=") == std::string::npos);
+}
+
+TEST_CASE("HttpServer prefix routes and the test doubles' delivery faults") {
+  HttpServer server(HttpServerOptions{});
+  server.AddRoute("GET", "/api/v1/kirjausavain/*", [](const HttpRequest& r) {
+    return HttpResponse{200, "text/plain", r.path};
+  }, false);
+  server.AddRoute("GET", "/api/v1/kirjausavain/fixed", [](const HttpRequest&) {
+    return HttpResponse{200, "text/plain", "exact"};
+  }, false);
+  server.AddRoute("GET", "/drop", [](const HttpRequest&) {
+    HttpResponse r{200, "text/plain", "never seen"};
+    r.delivery = HttpResponse::Delivery::kDrop;
+    return r;
+  }, false);
+  server.AddRoute("GET", "/truncate", [](const HttpRequest&) {
+    HttpResponse r{200, "application/json", R"({"viimeisinKirjausavain": 12345})"};
+    r.delivery = HttpResponse::Delivery::kTruncate;
+    return r;
+  }, false);
+  REQUIRE(server.Start().ok());
+  auto p = Get(server, "/api/v1/kirjausavain/2024-01-31");
+  REQUIRE(p.ok());
+  CHECK(p->body == "/api/v1/kirjausavain/2024-01-31");
+  CHECK(Get(server, "/api/v1/kirjausavain/fixed")->body == "exact");
+  CHECK(Get(server, "/api/v1/kirjausavain/")->status == 404);  // the prefix alone is not under it
+  CHECK(Get(server, "/api/v1/kirjausavainX")->status == 404);
+  auto dropped = Get(server, "/drop");
+  REQUIRE_FALSE(dropped.ok());
+  CHECK(dropped.status().code() == StatusCode::kUnavailable);
+  auto truncated = Get(server, "/truncate");
+  REQUIRE_FALSE(truncated.ok());
+  CHECK(truncated.status().code() == StatusCode::kUnavailable);
+  CHECK(Get(server, "/api/v1/kirjausavain/x")->status == 200);  // the server is still serving
 }
 
 TEST_CASE("HttpCall times out on a server that never answers") {

@@ -1,5 +1,7 @@
 #include "engine/app/config.h"
 
+#include "engine/base/date.h"
+
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -108,6 +110,21 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
     c.demo = true;
     r.Opt("/population/demo/seed", c.demo_seed);
     r.Opt("/population/demo/residents", c.demo_residents);
+  }
+  if (r.Get("/connectors/vtj")) {
+    VtjConnectorConfig v;
+    r.Opt("/connectors/vtj/base_url", v.base_url);
+    r.Opt("/connectors/vtj/username", v.username);
+    v.password = r.Secret("/connectors/vtj/password");
+    r.Opt("/connectors/vtj/start_date", v.start_date);
+    if (!Date::Parse(v.start_date)) {
+      diags.Error(doc->At("/connectors/vtj/start_date"), "/connectors/vtj/start_date: not a valid date");
+    }
+    r.Opt("/connectors/vtj/poll_every_seconds", v.poll_every_seconds);
+    if (r.Get("/connectors/vtj/ca_file")) v.ca_file = r.Path("/connectors/vtj/ca_file");
+    r.Opt("/connectors/vtj/timeout_ms", v.timeout_ms);
+    if (r.Get("/connectors/vtj/initial_load_file")) v.initial_load_file = r.Path("/connectors/vtj/initial_load_file");
+    c.vtj = v;
   }
   if (r.Get("/channels/file")) c.file_channel_directory = r.Path("/channels/file/directory");
   if (r.Get("/channels/sms")) {

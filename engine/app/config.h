@@ -55,6 +55,18 @@ struct SuomiFiChannelConfig {
   std::optional<SuomiFiPaperConfig> paper;
 };
 
+// connectors.vtj (docs/vtj-connector.md).
+struct VtjConnectorConfig {
+  std::string base_url;
+  std::string username;
+  std::string password;
+  std::string start_date;  // YYYY-MM-DD, checked when loading
+  int poll_every_seconds = 3600;
+  std::string ca_file;
+  int timeout_ms = 30000;
+  std::string initial_load_file;
+};
+
 struct Config {
   std::string file;  // the config file itself
 
@@ -72,6 +84,8 @@ struct Config {
   bool demo = false;  // generate a demo city into an empty population directory
   uint64_t demo_seed = 42;
   int demo_residents = 50000;
+
+  std::optional<VtjConnectorConfig> vtj;
 
   std::optional<std::string> file_channel_directory;
   std::optional<SmsChannelConfig> sms;

@@ -17,6 +17,7 @@
 #include "connectors/channels/suomifi_channel.h"
 #include "connectors/channels/suomifi_paper_channel.h"
 #include "connectors/registries/population_filedrop.h"
+#include "connectors/registries/vtj_connector.h"
 #include "engine/api/http_server.h"
 #include "engine/app/config.h"
 #include "engine/app/consent_api.h"
@@ -80,6 +81,7 @@ class Daemon {
   std::unique_ptr<Pseudonymizer> pseudonyms_;
   std::shared_ptr<const RuleSet> rules_;
   std::unique_ptr<FileDropPopulationSource> population_;
+  std::unique_ptr<RegistryConnector> vtj_;  // connectors.vtj; the scheduler takes it over
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ConsentApi> consent_api_;  // before http_: its handlers go away after the server
@@ -138,6 +140,14 @@ Status Daemon::Start() {
     }
   }
   population_ = std::make_unique<FileDropPopulationSource>(FileDropOptions{.directory = config_.population_directory});
+  if (config_.vtj) {
+    const auto& v = *config_.vtj;
+    vtj_ = std::make_unique<VtjConnector>(VtjConnectorOptions{
+        .base_url = v.base_url, .username = v.username, .password = v.password,
+        .start_date = *Date::Parse(v.start_date), .ca_file = v.ca_file,
+        .poll_every = std::chrono::seconds(v.poll_every_seconds), .timeout = std::chrono::milliseconds(v.timeout_ms),
+        .initial_load_file = v.initial_load_file});
+  }
 
   std::map<std::string, Channel*> channels;
   if (config_.file_channel_directory) {
@@ -323,6 +333,7 @@ void Daemon::Loop() {
   bool reported_idle = false;
   bool polled_once = false;
   auto last_schedule_check = std::chrono::steady_clock::time_point{};
+  auto next_vtj_poll = std::chrono::steady_clock::time_point{};
   while (!wake_.stop) {
     auto now = std::chrono::steady_clock::now();
     if (wake_.reload.exchange(false)) {
@@ -355,6 +366,29 @@ void Daemon::Loop() {
       } else {
         metrics_.Set("ennakko_connector_up", {{"connector", connector}}, 0);
         spdlog::error("population: poll failed: {}", polled.status().ToString());
+      }
+    }
+    // The VTJ connector, minimally: its own interval, again at once while not caught up, the
+    // source's Retry-After honoured. (The connector scheduler replaces this.)
+    if (vtj_ && now >= next_vtj_poll) {
+      auto polled = vtj_->Poll(*db_);
+      const std::string connector(vtj_->name());
+      metrics_.Set("ennakko_connector_up", {{"connector", connector}}, polled.ok() ? 1 : 0);
+      next_vtj_poll = now + vtj_->poll_every();
+      if (polled.ok()) {
+        metrics_.Set("ennakko_connector_last_success_timestamp_seconds", {{"connector", connector}},
+                     std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
+        if (!polled->caught_up) next_vtj_poll = now;
+        if (polled->batches_applied > 0) {
+          Audit("population.batches_applied", {{"connector", connector}, {"batches", polled->batches_applied},
+                                               {"records", polled->records_applied},
+                                               {"quarantined", polled->records_quarantined}, {"cursor", polled->cursor}});
+          evaluate = evaluate || !polled->changed_residents.empty();
+        }
+      } else {
+        spdlog::error("{}: poll failed: {}", connector, polled.status().ToString());
+        next_vtj_poll = now + vtj_->retry_after().value_or(
+                                  std::min<std::chrono::milliseconds>(vtj_->poll_every(), std::chrono::seconds(30)));
       }
     }
     // A scheduled rule whose moment has come triggers a pass (checked every 30 s).

@@ -156,7 +156,7 @@ CREATE TABLE rule_runs (
   last_run   TEXT NOT NULL
 );
 )sql",
-    // consents: one row per grant with an id (the API revokes by id), history kept after
+    // 3: consents: one row per grant with an id (the API revokes by id), history kept after
     // revocation and expiry; who recorded the revocation. Migration 1's table (keyed by resident
     // and purpose, so a re-grant overwrote the history) is copied over.
     R"sql(
@@ -177,6 +177,32 @@ DROP TABLE consents;
 ALTER TABLE consents_by_id RENAME TO consents;
 CREATE INDEX consents_resident ON consents(resident_id, purpose);
 CREATE INDEX consents_purpose ON consents(purpose, resident_id) WHERE revoked_at IS NULL;
+)sql",
+    // 4: VTJ identity-code corrections (HENKILOTUNNUS_KORJAUS) and postal addresses
+    // (KOTIMAINEN_POSTIOSOITE).
+    R"sql(
+-- Every identity code a resident was known by before a correction. A former code is never
+-- reused for another person, so it is the key; a correction chain (A -> B -> C) keeps both rows,
+-- re-pointed at the surviving resident.
+CREATE TABLE identity_code_history (
+  former_hetu     TEXT PRIMARY KEY,
+  resident_id     INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+  corrected_to    TEXT NOT NULL,     -- the code the correction named as active
+  merged_from_id  INTEGER,           -- the residents.id removed when both codes had a row
+  source          TEXT NOT NULL,
+  change_id       TEXT NOT NULL,
+  corrected_at    TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX identity_code_history_resident ON identity_code_history(resident_id);
+
+-- The postal address (KOTIMAINEN_POSTIOSOITE), when it differs from the permanent address.
+-- Never stored while the resident is address-protected (turvakielto).
+CREATE TABLE postal_addresses (
+  resident_id  INTEGER PRIMARY KEY REFERENCES residents(id) ON DELETE CASCADE,
+  street       TEXT NOT NULL,
+  postal_code  TEXT NOT NULL,
+  post_office  TEXT NOT NULL
+);
 )sql",
 };
 

@@ -259,6 +259,11 @@ Result<bool> PopulationStore::UpdateRow(const Resident& before, const ResidentUp
                                         const Provenance& p) {
   Resident after = Apply(before, u);
   if (after == before) return false;
+  if (after.address_protected && !before.address_protected) {
+    // Turvakielto: the postal address goes with the permanent one.
+    auto cleared = SetPostalAddress(before.id, std::nullopt, p);
+    if (!cleared.ok()) return cleared.status();
+  }
   Stmt& s = s_->update;
   s.Bind(1, before.id);
   BindResidentColumns(s, 2, after);

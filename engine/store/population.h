@@ -137,6 +137,14 @@ struct Placement {
   friend bool operator==(const Placement&, const Placement&) = default;
 };
 
+// What CorrectIdentityCode did.
+struct IdentityCorrection {
+  int64_t resident_id = 0;            // the resident now holding the new code (0: nobody known)
+  bool changed = false;               // anything was written
+  std::optional<int64_t> merged_id;   // the row merged into resident_id and removed
+  std::vector<int64_t> affected;      // resident_id and everyone whose custody was re-pointed
+};
+
 struct QuarantineEntry {
   std::string connector;
   std::string batch;   // e.g. the batch file name
@@ -179,6 +187,24 @@ class PopulationStore {
   Result<bool> RemovePlacement(int64_t resident_id, std::string_view kind, Date start,
                                const Provenance& provenance);
   Result<std::vector<Placement>> PlacementsOf(int64_t resident_id);
+
+  // HENKILOTUNNUS_KORJAUS: the person known as `former` is from now on known as `current` (see
+  // population_identity.cc). Only `former` known: that row takes the new code (and the birth date
+  // it encodes). Both known: the former row is merged into the current one — custody, placements,
+  // consents, decisions and outbox re-pointed, the current row's values winning where both hold
+  // one (the former's fill the gaps), a queued offer the current row also has cancelled — and the
+  // former row removed. The former code is kept in identity_code_history either way. Neither
+  // known: nothing. Idempotent: a correction already applied changes nothing.
+  Result<IdentityCorrection> CorrectIdentityCode(std::string_view former, const Hetu& current,
+                                                 const Provenance& provenance);
+  // Former identity codes of a resident, oldest correction first.
+  Result<std::vector<std::string>> FormerIdentityCodes(int64_t resident_id);
+
+  // KOTIMAINEN_POSTIOSOITE. nullopt clears it. Dropped (and cleared) while the resident is
+  // address-protected; true when something changed. NotFound if no such resident.
+  Result<bool> SetPostalAddress(int64_t resident_id, const std::optional<PostalAddress>& address,
+                                const Provenance& provenance);
+  Result<std::optional<PostalAddress>> GetPostalAddress(int64_t resident_id);
 
   // Records a rejected record. Idempotent per (connector, batch, line): the first entry stays.
   Status Quarantine(const QuarantineEntry& entry);

@@ -1,0 +1,179 @@
+#include "connectors/registries/population_apply.h"
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+namespace ennakko {
+
+namespace {
+
+std::string PairKey(const std::string& subject_hetu, const CustodyChange& c) {
+  return c.other_is == CustodyChange::Other::kGuardian ? c.other_hetu + subject_hetu
+                                                       : subject_hetu + c.other_hetu;
+}
+
+}  // namespace
+
+Provenance PopulationApplier::ProvenanceOf(int64_t line) const {
+  return Provenance{source_.connector, fmt::format("{}:{}", source_.change_tag, line),
+                    source_.fetched_at};
+}
+
+Status PopulationApplier::Quarantine(int64_t line, std::string_view raw, std::string reason) {
+  spdlog::warn("{}: {} line {} quarantined: {}", source_.connector, source_.batch, line, reason);
+  ++out_.quarantined;
+  return store_.Quarantine(QuarantineEntry{source_.connector, source_.batch, line,
+                                           std::move(reason), std::string(raw),
+                                           source_.fetched_at});
+}
+
+Status PopulationApplier::Apply(int64_t line, std::string_view raw,
+                                Result<PopulationRecord>& record) {
+  if (auto it = skip_.find(line); it != skip_.end()) return Quarantine(line, raw, it->second);
+  if (!record.ok()) return Quarantine(line, raw, record.status().message());
+  PopulationRecord* rec = &record.value();
+  Provenance prov = ProvenanceOf(line);
+  // A corrected identity code first, so that the rest of the record lands on the person.
+  for (const std::string& former : rec->former_codes) {
+    auto corrected = store_.CorrectIdentityCode(former, rec->subject, prov);
+    if (!corrected.ok()) return corrected.status();
+    out_.affected.insert(corrected->affected.begin(), corrected->affected.end());
+    if (corrected->merged_id) out_.affected.erase(*corrected->merged_id);
+  }
+  auto up = store_.UpsertResident(rec->subject, rec->update, prov);
+  if (!up.ok()) return up.status();
+  const int64_t id = up->id;
+  if (up->changed) out_.affected.insert(id);
+  if (rec->postal_address.touched()) {
+    auto changed = store_.SetPostalAddress(id, rec->postal_address.value(), prov);
+    if (!changed.ok()) return changed.status();
+    if (*changed) out_.affected.insert(id);
+  }
+  // Custody waiting for this person (named earlier in the batch) goes first, in line order.
+  if (!waiting_.empty()) {
+    if (auto it = waiting_.find(rec->subject.code); it != waiting_.end()) {
+      std::vector<Deferred> list = std::move(it->second);
+      waiting_.erase(it);
+      for (const Deferred& d : list) {
+        ENNAKKO_RETURN_IF_ERROR(ApplyCustody(PairKey(d.subject_hetu, d.change), d.subject_id, id,
+                                             d.change, d.change_date, ProvenanceOf(d.line)));
+      }
+    }
+  }
+  for (const CustodyChange& c : rec->custody) {
+    std::string key = PairKey(rec->subject.code, c);
+    if (auto it = recent_.find(key);
+        it != recent_.end() &&
+        it->second == RecentCustody{c.change, c.start, c.end, rec->change_date}) {
+      continue;
+    }
+    auto other = store_.FindResident(c.other_hetu);
+    if (!other.ok()) return other.status();
+    if (!*other) {
+      waiting_[c.other_hetu].push_back(Deferred{line, id, rec->subject.code, c, rec->change_date});
+      continue;
+    }
+    ENNAKKO_RETURN_IF_ERROR(ApplyCustody(std::move(key), id, **other, c, rec->change_date, prov));
+  }
+  // LAPSI: a child we do not know yet is a birth; it exists from now on (its own record, with
+  // municipality and guardians, follows in the feed).
+  for (const ChildChange& child : rec->children) {
+    if (child.change != GroupChange::kSet) continue;
+    auto known = store_.FindResident(child.child.code);
+    if (!known.ok()) return known.status();
+    if (*known) continue;
+    auto created = store_.UpsertResident(child.child, ResidentUpdate{}, prov);
+    if (!created.ok()) return created.status();
+    out_.affected.insert(created->id);
+    out_.affected.insert(id);
+  }
+  for (const PlacementChange& p : rec->placements) {
+    auto changed = p.change == GroupChange::kRemove
+                       ? store_.RemovePlacement(id, p.kind, p.start, prov)
+                       : store_.UpsertPlacement(Placement{id, p.kind, p.start, p.end}, prov);
+    if (!changed.ok()) return changed.status();
+    if (*changed) out_.affected.insert(id);
+  }
+  out_.unknown_groups += static_cast<int64_t>(rec->unknown_groups.size());
+  out_.unknown_names.insert(rec->unknown_groups.begin(), rec->unknown_groups.end());
+  ++out_.applied;
+  return Status::Ok();
+}
+
+BatchOutcome PopulationApplier::Finish() {
+  for (auto& [code, list] : waiting_) {
+    for (const Deferred& d : list) {
+      out_.unresolved.emplace(d.line, d.change.other_is == CustodyChange::Other::kGuardian
+                                          ? "HUOLTAJA_SUPPEA: the guardian is not known, "
+                                            "even after the whole batch"
+                                          : "HUOLLETTAVA_SUPPEA: the ward is not known, "
+                                            "even after the whole batch");
+    }
+  }
+  waiting_.clear();
+  return std::move(out_);
+}
+
+// POISTETTU ends the relation on its end date, or (if still open) on the change date when it
+// gives none; with neither (a snapshot line), the relation is removed.
+Status PopulationApplier::ApplyCustody(std::string pair_key, int64_t subject_id, int64_t other_id,
+                                       const CustodyChange& c, std::optional<Date> change_date,
+                                       const Provenance& prov) {
+  if (recent_.size() >= kMaxRecentCustody) recent_.clear();
+  recent_[std::move(pair_key)] = RecentCustody{c.change, c.start, c.end, change_date};
+  const bool other_is_guardian = c.other_is == CustodyChange::Other::kGuardian;
+  const int64_t guardian = other_is_guardian ? other_id : subject_id;
+  const int64_t ward = other_is_guardian ? subject_id : other_id;
+  Result<bool> changed = false;
+  if (c.change == GroupChange::kSet) {
+    changed = store_.UpsertCustody(Custody{guardian, ward, std::nullopt, c.start, c.end}, prov);
+  } else if (c.end) {
+    changed = store_.EndCustody(guardian, ward, *c.end, prov);
+  } else if (change_date) {
+    // No end date given: end an open relation on the change date, but never move an end date
+    // already known (the other direction of the same event may have carried it).
+    auto old = store_.GetCustody(guardian, ward);
+    if (!old.ok()) return old.status();
+    if (*old && !(*old)->end) changed = store_.EndCustody(guardian, ward, *change_date, prov);
+  } else {
+    changed = store_.RemoveCustody(guardian, ward, prov);
+  }
+  if (!changed.ok()) return changed.status();
+  if (*changed) {
+    out_.affected.insert(guardian);
+    out_.affected.insert(ward);
+  }
+  return Status::Ok();
+}
+
+Result<BatchOutcome> ApplyPopulationBatch(Db& db, PopulationStore& store,
+                                          const BatchSource& source,
+                                          const std::function<Status(PopulationApplier&)>& feed,
+                                          const std::function<Status()>& check,
+                                          const std::function<Status()>& advance) {
+  std::map<int64_t, std::string> skip;
+  for (;;) {
+    Transaction tx(db);
+    ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
+    ENNAKKO_RETURN_IF_ERROR(check());
+    PopulationApplier applier(store, source, skip);
+    ENNAKKO_RETURN_IF_ERROR(feed(applier));
+    BatchOutcome out = applier.Finish();
+    if (!out.unresolved.empty()) {
+      // Roll back (tx goes out of scope) and apply again without those lines.
+      skip.merge(out.unresolved);
+      continue;
+    }
+    std::vector<int64_t> changed(out.affected.begin(), out.affected.end());
+    for (int64_t id : changed) {
+      auto wards = store.WardsOf(id);
+      if (!wards.ok()) return wards.status();
+      out.affected.insert(wards->begin(), wards->end());
+    }
+    ENNAKKO_RETURN_IF_ERROR(advance());
+    ENNAKKO_RETURN_IF_ERROR(tx.Commit());
+    return out;
+  }
+}
+
+}  // namespace ennakko

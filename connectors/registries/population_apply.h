@@ -1,0 +1,111 @@
+// Applying parsed population records (population_record.h) to the PopulationStore: the part that
+// the file drop and the VTJ change feed share.
+//
+// ApplyPopulationBatch runs one batch — a file of the drop, a page of muutokset — in ONE
+// transaction together with the connector's cursor advance: `feed` hands every record of the batch
+// to the PopulationApplier in order; `check` runs first inside the transaction (say, that the
+// stored cursor is still the one the batch follows) and `advance` last (it writes the new cursor).
+// Either all of it commits or none of it.
+//
+// Invariants:
+//  - A record that failed to parse is quarantined whole, with its reason, and the rest applied.
+//  - Custody may name a person who appears later in the same batch; a record whose other party is
+//    unknown even after the batch is quarantined whole and the batch re-applied without it in a
+//    fresh transaction (feed is then called again: it must hand the same records).
+//  - Applying the same batch twice changes nothing: the store skips writes that change no value,
+//    quarantine entries are unique per (connector, batch, line), corrections already applied are
+//    no-ops.
+//  - The affected set holds everyone whose stored facts, custody, placements or identity changed,
+//    plus the wards of changed guardians.
+//  - Logs carry batch names, line numbers, counts and reasons, never identity codes or values.
+//
+// Thread-safety: none; one batch at a time on the Db's thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "connectors/registries/population_record.h"
+#include "engine/base/status.h"
+#include "engine/store/population.h"
+#include "engine/store/sqlite.h"
+
+namespace ennakko {
+
+// Where a batch came from, for provenance and quarantine.
+struct BatchSource {
+  std::string connector;   // facts.source, quarantine.connector
+  std::string batch;       // quarantine.batch: the file name, or the page's keys
+  std::string change_tag;  // facts.change_id is "<change_tag>:<line>"
+  std::string fetched_at;  // RFC 3339 UTC
+};
+
+struct BatchOutcome {
+  int64_t applied = 0;
+  int64_t quarantined = 0;
+  int64_t unknown_groups = 0;
+  std::set<std::string> unknown_names;
+  std::unordered_set<int64_t> affected;
+  // Lines whose custody names nobody, even after the whole batch: line -> reason.
+  std::map<int64_t, std::string> unresolved;
+};
+
+class PopulationApplier {
+ public:
+  PopulationApplier(PopulationStore& store, const BatchSource& source,
+                    const std::map<int64_t, std::string>& skip)
+      : store_(store), source_(source), skip_(skip) {}
+
+  // Applies (or quarantines) the record at 1-based `line`. `raw` is kept in the quarantine.
+  // An error return is the store's (the transaction must roll back).
+  Status Apply(int64_t line, std::string_view raw, Result<PopulationRecord>& record);
+  // Ends the batch: custody still waiting for a person becomes `unresolved`.
+  BatchOutcome Finish();
+
+ private:
+  struct Deferred {
+    int64_t line;
+    int64_t subject_id;
+    std::string subject_hetu;
+    CustodyChange change;
+    std::optional<Date> change_date;
+  };
+  // The last custody change applied to a (guardian, ward) pair in this batch. VTJ states each
+  // relation twice (HUOLTAJA_SUPPEA on the ward, HUOLLETTAVA_SUPPEA on the guardian); the second
+  // statement of an identical change is a no-op and skips the store.
+  struct RecentCustody {
+    GroupChange change;
+    std::optional<Date> start, end, change_date;
+    friend bool operator==(const RecentCustody&, const RecentCustody&) = default;
+  };
+  static constexpr size_t kMaxRecentCustody = 4096;
+
+  Provenance ProvenanceOf(int64_t line) const;
+  Status Quarantine(int64_t line, std::string_view raw, std::string reason);
+  Status ApplyCustody(std::string pair_key, int64_t subject_id, int64_t other_id,
+                      const CustodyChange& c, std::optional<Date> change_date,
+                      const Provenance& prov);
+
+  PopulationStore& store_;
+  const BatchSource& source_;
+  const std::map<int64_t, std::string>& skip_;
+  std::unordered_map<std::string, std::vector<Deferred>> waiting_;  // by the missing person's code
+  std::unordered_map<std::string, RecentCustody> recent_;           // by guardian code + ward code
+  BatchOutcome out_;
+};
+
+// Applies one batch and its cursor advance in one transaction (see the file comment).
+Result<BatchOutcome> ApplyPopulationBatch(Db& db, PopulationStore& store,
+                                          const BatchSource& source,
+                                          const std::function<Status(PopulationApplier&)>& feed,
+                                          const std::function<Status()>& check,
+                                          const std::function<Status()>& advance);
+
+}  // namespace ennakko

@@ -1,0 +1,72 @@
+// vtj_fake: the VTJ change-data interface test double (tests/fakes/vtj_fake_server.h) as a
+// process, for end-to-end tests and manual poking with curl.
+//
+//   vtj_fake [--port N] [--address A] [--username U] [--password P] [--page-size N]
+//            [--base-key K] [--data FILE]
+//
+// Prints the bound port on the first line of stdout (then flushes), serves until SIGINT/SIGTERM,
+// and exits 0; exits 2 on a usage error, 1 when FILE cannot be loaded or the port bound.
+// Identity codes are never logged.
+#include <csignal>
+#include <iostream>
+#include <string>
+
+#include "tests/fakes/vtj_fake_server.h"
+
+namespace {
+
+int Usage(const std::string& why) {
+  std::cerr << "vtj_fake: " << why << "\n"
+            << "usage: vtj_fake [--port N] [--address A] [--username U] [--password P]\n"
+            << "       [--page-size N] [--base-key K] [--data FILE]\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ennakko::VtjFakeOptions options;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string flag = argv[i];
+      if (i + 1 >= argc) return Usage("missing value for " + flag);
+      std::string value = argv[++i];
+      if (flag == "--port") {
+        options.port = static_cast<uint16_t>(std::stoi(value));
+      } else if (flag == "--address") {
+        options.address = value;
+      } else if (flag == "--username") {
+        options.username = value;
+      } else if (flag == "--password") {
+        options.password = value;
+      } else if (flag == "--page-size") {
+        options.page_size = std::stoul(value);
+      } else if (flag == "--base-key") {
+        options.base_key = std::stoll(value);
+      } else if (flag == "--data") {
+        options.data_file = value;
+      } else {
+        return Usage("unknown flag " + flag);
+      }
+    }
+  } catch (const std::exception&) {
+    return Usage("bad number");
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the server's threads start
+
+  ennakko::VtjFake fake(options);
+  if (auto s = fake.Start(); !s.ok()) {
+    std::cerr << "vtj_fake: " << s.ToString() << "\n";
+    return 1;
+  }
+  std::cout << fake.port() << std::endl;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  fake.Stop();
+  return 0;
+}
