@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 3> kMigrations = {
+constexpr std::array<const char*, 4> kMigrations = {
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
