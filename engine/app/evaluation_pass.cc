@@ -2,6 +2,7 @@
 
 #include <chrono>
 
+#include "engine/app/incomes_snapshot.h"
 #include "engine/dispatch/outbox.h"
 
 namespace ennakko {
@@ -57,6 +58,7 @@ Result<Population> LoadPopulation(Db& db, Date today, const std::vector<Field>& 
       b.AddPlacement(st->Int(0), st->Text(1), DateOrNone(st->OptText(2)), DateOrNone(st->OptText(3)));
     }
   }
+  ENNAKKO_RETURN_IF_ERROR(LoadIncomes(db, today, b));
   for (Field field : fresh) {
     // Fact names in the store are the person fields' names (birth_date, municipality, ...).
     const char* name = nullptr;
