@@ -2,6 +2,8 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
+
 
 #include <fmt/format.h>
 
@@ -130,12 +132,27 @@ Result<ConnectorPollReport> IncomesConnector::Poll(Db& db) {
     ENNAKKO_RETURN_IF_ERROR(tx.Commit());
   }
 
-  Status failure;
+  // Due: never asked, or last asked at least half the poll interval ago. The longest-unasked
+  // first (never asked: ""), so that a capped poll starves nobody.
+  const std::string due_before = FormatTimestamp(now - options_.poll_every / 2);
+  std::vector<std::pair<std::string, const IncomeBasis*>> due;
   for (const IncomeBasis& who : *with_basis) {
     auto through = (*incomes)->FetchedThrough(who.resident_id);
     if (!through.ok()) return through.status();
-    std::string start = through->value_or(first_start);
-    if (start >= window_end) continue;
+    if (through->value_or("") <= due_before) due.emplace_back(through->value_or(""), &who);
+  }
+  std::stable_sort(due.begin(), due.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  if (due.size() > options_.max_earners_per_poll) {
+    due.resize(options_.max_earners_per_poll);
+    report.caught_up = false;
+  }
+
+  Status failure;
+  for (const auto& [last, who_ptr] : due) {
+    const IncomeBasis& who = *who_ptr;
+    std::optional<std::string> through;
+    if (!last.empty()) through = last;
+    std::string start = through.value_or(first_start);
     auto body = Query(who.hetu, start, window_end);
     if (!body.ok()) {
       failure = body.status();
@@ -151,7 +168,7 @@ Result<ConnectorPollReport> IncomesConnector::Poll(Db& db) {
     ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
     const std::string batch = fmt::format("{}/resident-{}", window_end, who.resident_id);
     int64_t line = 0;
-    bool any_change = !through->has_value();  // a first fetch makes the incomes held
+    bool any_change = !through.has_value();  // a first fetch makes the incomes held
     for (auto& p : *parsed) {
       ++line;
       std::string reason = p.error;
@@ -184,10 +201,12 @@ Result<ConnectorPollReport> IncomesConnector::Poll(Db& db) {
   // What was applied stays applied; its residents are reported by the next successful poll. The
   // message names no resident.
   if (!failure.ok()) return failure;
-  Transaction tx(db);
-  ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
-  ENNAKKO_RETURN_IF_ERROR((*people)->SetCursor(kConnector, window_end, window_end));
-  ENNAKKO_RETURN_IF_ERROR(tx.Commit());
+  if (report.caught_up) {
+    Transaction tx(db);
+    ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
+    ENNAKKO_RETURN_IF_ERROR((*people)->SetCursor(kConnector, window_end, window_end));
+    ENNAKKO_RETURN_IF_ERROR(tx.Commit());
+  }
   report.cursor = window_end;
   report.changed_residents.assign(changed.begin(), changed.end());
   changed.clear();

@@ -16,8 +16,10 @@
 // pull ended (incomes_fetched.fetched_through), or now - options.window for a resident never
 // fetched; T2 is the poll's start time. Each resident's answer is applied together with their
 // fetched_through advance in one transaction, so a crash or a fault loses nothing and an answer
-// applied twice changes nothing (report versions, see engine/store/incomes.h). The connector
-// cursor ("incomes") is the window end of the last poll that reached every resident.
+// applied twice changes nothing (report versions, see engine/store/incomes.h). A resident is due
+// when never asked or last asked at least poll_every / 2 ago; the due are asked in order of their
+// last pull (never pulled first), at most max_earners_per_poll a poll.
+// The connector cursor ("incomes") is the window end of the last poll that reached everyone.
 //
 // Errors: a connection failure, timeout, truncated answer, 5xx or a document that is not
 // well-formed XML -> Unavailable; 429 -> ResourceExhausted, with retry_after() from Retry-After.
@@ -54,6 +56,9 @@ struct IncomesConnectorOptions {
   std::chrono::seconds window{std::chrono::hours(24 * 62)};
   // The limit of each query (connect, send, receive).
   std::chrono::milliseconds timeout{10000};
+  // The most income earners one Poll() asks about (the longest-unasked first); when more are due
+  // the report says caught_up = false, so one poll never holds the daemon's loop for long.
+  size_t max_earners_per_poll = 200;
 };
 
 // Why the city may fetch a resident's income.

@@ -42,6 +42,7 @@ struct Fixture {
   std::unique_ptr<PopulationStore> people = std::move(PopulationStore::Open(*db).value());
   std::unique_ptr<IncomeStore> incomes = std::move(IncomeStore::Open(*db).value());
   IncomesFake fake;
+  IncomesConnectorOptions options;
   std::unique_ptr<IncomesConnector> connector;
 
   // Guardians of a child in ECEC (a pending fee decision), a consenting adult, an adult whose
@@ -64,10 +65,11 @@ struct Fixture {
                                  Delivery(stranger, "S-1", 1, 1, "2026-02-20T12:00:00Z")))
                 .ok());
     REQUIRE(fake.Start().ok());
-    IncomesConnectorOptions o;
-    o.base_url = fake.base_url();
-    o.timeout = 2s;
-    connector = std::make_unique<IncomesConnector>(o, clock);
+    options.base_url = fake.base_url();
+    options.username = "ennakko";
+    options.password = "test-password";
+    options.timeout = 2s;
+    connector = std::make_unique<IncomesConnector>(options, clock);
   }
   std::string Code(int y, unsigned m, unsigned d, int n) { return MakeHetu(Date::FromYmd(y, m, d), n); }
   int64_t Person(const std::string& code) {
@@ -100,13 +102,14 @@ struct Fixture {
 TEST_CASE("only residents with a legal basis are queried, and their reports are stored", "[incomes-connector]") {
   Fixture f;
   auto r = f.connector->Poll(*f.db);
+  INFO(r.status().ToString());
   REQUIRE(r.ok());
   // Guardians of the child in ECEC (pending fee decision) and the consenting adult; never the child,
   // the adult whose consent was revoked, or the stranger.
   CHECK(f.Queried() == std::set<std::string>{f.mother, f.father, f.consenting});
   for (const auto& q : f.fake.queries()) {
     CHECK(q.purpose == "ecec-fee");
-    CHECK(q.start == "2025-12-30T10:00:00.000Z");  // 62 days back on the first pull
+    CHECK(q.start == "2025-12-29T10:00:00.000Z");  // 62 days back on the first pull
     CHECK(q.end == "2026-03-01T10:00:00.000Z");
   }
   CHECK(r->batches_applied == 3);
@@ -196,7 +199,7 @@ TEST_CASE("each transient fault leaves the window where it was, and the next pol
   CHECK(f.Count("SELECT count(*) FROM incomes") == 2);
   CHECK(f.incomes->IncomesOf(f.mother_id)->size() == 1);
   CHECK(f.Cursor() == "2026-03-01T10:01:00.000Z");
-  CHECK(f.fake.queries().back().start == "2025-12-30T10:01:00.000Z");
+  CHECK(f.fake.queries().back().start == "2025-12-29T10:01:00.000Z");
 }
 
 TEST_CASE("a fault part-way keeps what was applied and reports those residents later", "[incomes-connector]") {
@@ -213,6 +216,16 @@ TEST_CASE("a fault part-way keeps what was applied and reports those residents l
   REQUIRE(ok.ok());
   CHECK(ok->changed_residents == std::vector<int64_t>{f.mother_id, f.father_id, f.consenting_id});
   CHECK(f.incomes->IncomesOf(f.mother_id)->size() == 1);
+}
+
+TEST_CASE("wrong credentials or a purpose outside the data permit are FailedPrecondition", "[incomes-connector]") {
+  Fixture f;
+  SECTION("credentials") { f.options.password = "wrong"; }
+  SECTION("purpose") { f.options.purpose = "marketing"; }
+  IncomesConnector c(f.options, f.clock);
+  auto r = c.Poll(*f.db);
+  CHECK(r.status().code() == StatusCode::kFailedPrecondition);
+  CHECK(f.Count("SELECT count(*) FROM incomes_fetched") == 0);
 }
 
 TEST_CASE("429 is ResourceExhausted with the wait the register asked for", "[incomes-connector]") {
@@ -267,7 +280,9 @@ TEST_CASE("the legal basis: consents by time, fee decisions by custody and place
   Date today = Date::FromYmd(2026, 3, 1);
   auto ids = [&](const char* now) {
     std::vector<int64_t> out;
-    for (const auto& b : ResidentsWithIncomeBasis(*f.db, "ecec-fee", today, now).value()) out.push_back(b.resident_id);
+    auto basis = ResidentsWithIncomeBasis(*f.db, "ecec-fee", today, now);
+    REQUIRE(basis.ok());
+    for (const auto& b : *basis) out.push_back(b.resident_id);
     return out;
   };
   CHECK(ids("2026-03-01T10:00:00.000Z") == std::vector<int64_t>{f.mother_id, f.father_id, f.consenting_id});
@@ -284,4 +299,28 @@ TEST_CASE("the legal basis: consents by time, fee decisions by custody and place
   CHECK(ids("2026-03-01T10:00:00.000Z") == std::vector<int64_t>{f.mother_id});
   auto basis = ResidentsWithIncomeBasis(*f.db, "ecec-fee", today, "2026-03-01T10:00:00.000Z").value();
   CHECK(basis.at(0).basis == "pending-fee-decision");
+}
+
+TEST_CASE("a capped poll asks the longest-unasked first and says it has not caught up", "[incomes-connector]") {
+  Fixture f;
+  f.options.max_earners_per_poll = 2;
+  IncomesConnector capped(f.options, f.clock);
+  auto first = capped.Poll(*f.db);
+  REQUIRE(first.ok());
+  CHECK_FALSE(first->caught_up);
+  CHECK_FALSE(f.Cursor());  // not everyone was reached
+  CHECK(f.Queried() == std::set<std::string>{f.mother, f.father});
+  f.clock.Advance(1min);
+  auto second = capped.Poll(*f.db);
+  REQUIRE(second.ok());
+  CHECK(second->caught_up);
+  REQUIRE(f.fake.queries().size() == 3);  // the two asked a minute ago are not due yet
+  CHECK(f.fake.queries().at(2).income_earner == f.consenting);
+  CHECK(f.Cursor() == "2026-03-01T10:01:00.000Z");
+  f.clock.Advance(1min);
+  REQUIRE(capped.Poll(*f.db).ok());
+  CHECK(f.fake.queries().size() == 3);
+  f.clock.Advance(1h);
+  REQUIRE(capped.Poll(*f.db).ok());
+  CHECK(f.fake.queries().size() == 5);  // the two that waited longest
 }

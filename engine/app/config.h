@@ -42,6 +42,16 @@ struct SuomiFiChannelConfig {
   int timeout_ms = 10000;
 };
 
+struct IncomesConnectorConfig {
+  std::string base_url;
+  std::string username;
+  std::string password;
+  std::string purpose = "ecec-fee";
+  int poll_every_seconds = 3600;
+  int window_days = 62;
+  int timeout_ms = 10000;
+};
+
 struct Config {
   std::string file;  // the config file itself
 
@@ -64,6 +74,8 @@ struct Config {
   std::optional<SmsChannelConfig> sms;
   std::optional<EmailChannelConfig> email;
   std::optional<SuomiFiChannelConfig> suomifi;
+
+  std::optional<IncomesConnectorConfig> incomes;  // connectors.incomes
 
   DispatcherOptions dispatch;
 
