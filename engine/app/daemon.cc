@@ -297,7 +297,7 @@ void Daemon::UpdateMetrics() {
 bool Daemon::PollIncomes() {
   auto now = std::chrono::steady_clock::now();
   if (!incomes_ || now < incomes_due_) return false;
-  const std::map<std::string, std::string> label{{"connector", "incomes"}};
+  const Labels label{{"connector", "incomes"}};
   auto polled = incomes_->Poll(*db_);
   if (!polled.ok()) {
     incomes_backoff_ = std::clamp(incomes_backoff_ * 2, std::chrono::milliseconds(5s), std::chrono::milliseconds(15min));
