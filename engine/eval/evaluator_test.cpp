@@ -125,11 +125,11 @@ TEST_CASE("the cohort moves with the evaluation date's year", "[eval]") {
   auto rules = ShippedRules();
   City city;
   Evaluator ev2027(*rules, city.pop, *Date::Parse("2027-01-01"));
-  CHECK(ev2027.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(7))));
-  CHECK_FALSE(ev2027.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(3))));
+  CHECK(ev2027.AppliesTo(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(7))));
+  CHECK_FALSE(ev2027.AppliesTo(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(3))));
   // 31 December 2026 in Helsinki still belongs to 2026.
   Evaluator ev_eve(*rules, city.pop, *Date::Parse("2026-12-31"));
-  CHECK(ev_eve.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(4))));
+  CHECK(ev_eve.AppliesTo(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(4))));
 }
 
 TEST_CASE("parameter values in force are reported with their legal source", "[eval]") {
@@ -159,7 +159,7 @@ TEST_CASE("subtrees that depend only on today and parameters are folded", "[eval
   CHECK(folded == 2);  // year(today) and the subtraction
   City city;
   Evaluator ev(*rules, city.pop, *Date::Parse("2026-11-22"));
-  CHECK(ev.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(3))));
+  CHECK(ev.AppliesTo(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(3))));
 }
 
 TEST_CASE("a fact older than its max age is stale: the decision is undetermined, not guessed", "[eval]") {
