@@ -10,6 +10,7 @@ PACKAGES=(
   libboost1.81-dev libboost-url1.81-dev nlohmann-json3-dev libyaml-cpp-dev libsqlite3-dev
   libspdlog-dev libfmt-dev libcli11-dev libvalijson-dev libssl-dev libcurl4-openssl-dev catch2
   libhpdf-dev
+  libpugixml-dev
   # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev is
   # only recommended by clang-14, and recommends are not installed), llvm-symbolizer for reports
   clang-14 libclang-rt-14-dev llvm-14

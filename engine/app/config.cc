@@ -175,6 +175,17 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
     }
     c.suomifi = f;
   }
+  if (r.Get("/connectors/incomes")) {
+    IncomesConnectorConfig in;
+    r.Opt("/connectors/incomes/base_url", in.base_url);
+    r.Opt("/connectors/incomes/username", in.username);
+    in.password = r.Secret("/connectors/incomes/password");
+    r.Opt("/connectors/incomes/purpose", in.purpose);
+    r.Opt("/connectors/incomes/poll_every_seconds", in.poll_every_seconds);
+    r.Opt("/connectors/incomes/window_days", in.window_days);
+    r.Opt("/connectors/incomes/timeout_ms", in.timeout_ms);
+    c.incomes = in;
+  }
   r.Opt("/dispatch/workers", c.dispatch.workers);
   r.Opt("/dispatch/max_attempts", c.dispatch.max_attempts);
   if (const auto* v = r.Get("/dispatch/initial_backoff_ms")) c.dispatch.initial_backoff = std::chrono::milliseconds(v->get<int64_t>());

@@ -67,6 +67,16 @@ struct VtjConnectorConfig {
   std::string initial_load_file;
 };
 
+struct IncomesConnectorConfig {
+  std::string base_url;
+  std::string username;
+  std::string password;
+  std::string purpose = "ecec-fee";
+  int poll_every_seconds = 3600;
+  int window_days = 62;
+  int timeout_ms = 10000;
+};
+
 struct Config {
   std::string file;  // the config file itself
 
@@ -91,6 +101,8 @@ struct Config {
   std::optional<SmsChannelConfig> sms;
   std::optional<EmailChannelConfig> email;
   std::optional<SuomiFiChannelConfig> suomifi;
+
+  std::optional<IncomesConnectorConfig> incomes;  // connectors.incomes
 
   DispatcherOptions dispatch;
 

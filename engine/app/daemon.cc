@@ -16,6 +16,7 @@
 #include "connectors/channels/kannel_sms_channel.h"
 #include "connectors/channels/suomifi_channel.h"
 #include "connectors/channels/suomifi_paper_channel.h"
+#include "connectors/registries/incomes_connector.h"
 #include "connectors/registries/population_filedrop.h"
 #include "connectors/registries/vtj_connector.h"
 #include "engine/api/http_server.h"
@@ -82,6 +83,10 @@ class Daemon {
   std::shared_ptr<const RuleSet> rules_;
   std::unique_ptr<FileDropPopulationSource> population_;
   std::unique_ptr<RegistryConnector> vtj_;  // connectors.vtj; the scheduler takes it over
+  std::unique_ptr<IncomesConnector> incomes_;  // connectors.incomes; polled by PollIncomes
+  std::chrono::steady_clock::time_point incomes_due_{};
+  std::chrono::milliseconds incomes_backoff_{0};
+  bool PollIncomes();
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ConsentApi> consent_api_;  // before http_: its handlers go away after the server
@@ -147,6 +152,14 @@ Status Daemon::Start() {
         .start_date = *Date::Parse(v.start_date), .ca_file = v.ca_file,
         .poll_every = std::chrono::seconds(v.poll_every_seconds), .timeout = std::chrono::milliseconds(v.timeout_ms),
         .initial_load_file = v.initial_load_file});
+  if (config_.incomes) {
+    const auto& in = *config_.incomes;
+    incomes_ = std::make_unique<IncomesConnector>(
+        IncomesConnectorOptions{.base_url = in.base_url, .username = in.username, .password = in.password,
+                                .purpose = in.purpose, .poll_every = std::chrono::seconds(in.poll_every_seconds),
+                                .window = std::chrono::hours(24 * in.window_days),
+                                .timeout = std::chrono::milliseconds(in.timeout_ms)},
+        clock_);
   }
 
   std::map<std::string, Channel*> channels;
@@ -324,6 +337,38 @@ void Daemon::UpdateMetrics() {
   metrics_.Set("ennakko_rules_info", {{"revision", rules_->revision()}}, 1);
 }
 
+// Polls the Incomes Register when due; true when incomes changed. Until the shared connector
+// scheduler lands: exponential backoff from 5 s to 15 min on failure, at least the source's
+// Retry-After after a 429, the normal interval after success.
+bool Daemon::PollIncomes() {
+  auto now = std::chrono::steady_clock::now();
+  if (!incomes_ || now < incomes_due_) return false;
+  const Labels label{{"connector", "incomes"}};
+  auto polled = incomes_->Poll(*db_);
+  if (!polled.ok()) {
+    incomes_backoff_ = std::clamp(incomes_backoff_ * 2, std::chrono::milliseconds(5s), std::chrono::milliseconds(15min));
+    auto wait = std::max(incomes_backoff_, incomes_->retry_after().value_or(0ms));
+    incomes_due_ = now + wait;
+    metrics_.Set("ennakko_connector_up", label, 0);
+    spdlog::error("incomes: poll failed, retrying in {} s: {}", wait.count() / 1000, polled.status().ToString());
+    return false;
+  }
+  incomes_backoff_ = 0ms;
+  incomes_due_ = polled->caught_up ? now + incomes_->poll_every() : now;
+  metrics_.Set("ennakko_connector_up", label, 1);
+  metrics_.Set("ennakko_connector_last_success_timestamp_seconds", label,
+               std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
+  if (polled->batches_applied > 0 || !polled->changed_residents.empty()) {
+    spdlog::info("incomes: {} income earner(s) queried, {} report(s) applied, {} quarantined, {} resident(s) changed",
+                 polled->batches_applied, polled->records_applied, polled->records_quarantined,
+                 polled->changed_residents.size());
+    Audit("incomes.polled", {{"connector", "incomes"}, {"earners", polled->batches_applied},
+                             {"reports", polled->records_applied}, {"quarantined", polled->records_quarantined},
+                             {"changed", polled->changed_residents.size()}, {"cursor", polled->cursor}});
+  }
+  return !polled->changed_residents.empty();
+}
+
 void Daemon::Loop() {
   auto last_poll = std::chrono::steady_clock::time_point{};
   auto last_eval = std::chrono::steady_clock::time_point{};
@@ -391,6 +436,7 @@ void Daemon::Loop() {
                                   std::min<std::chrono::milliseconds>(vtj_->poll_every(), std::chrono::seconds(30)));
       }
     }
+    if (polled_once && PollIncomes()) evaluate = true;
     // A scheduled rule whose moment has come triggers a pass (checked every 30 s).
     if (!evaluate && now - last_schedule_check >= std::chrono::seconds(30)) {
       last_schedule_check = now;

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "engine/app/consent_snapshot.h"
+#include "engine/app/incomes_snapshot.h"
 #include "engine/dispatch/outbox.h"
 
 namespace ennakko {
@@ -59,6 +60,7 @@ Result<Population> LoadPopulation(Db& db, Date today, const std::vector<Field>& 
     }
   }
   ENNAKKO_RETURN_IF_ERROR(LoadConsents(db, b));
+  ENNAKKO_RETURN_IF_ERROR(LoadIncomes(db, today, b));
   for (Field field : fresh) {
     // Fact names in the store are the person fields' names (birth_date, municipality, ...).
     const char* name = nullptr;

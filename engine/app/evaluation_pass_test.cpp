@@ -1,5 +1,6 @@
 #include "engine/app/evaluation_pass.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -113,7 +114,9 @@ TEST_CASE("a scheduled rule records decisions at once but queues offers only whe
   INFO(diags.ToString());
   REQUIRE(sources.ok());
   auto rules = RuleSet::Compile(*sources).value();
-  const RuleSpec& spec = *rules->rules()[0].spec;
+  const RuleSpec& spec = *std::find_if(rules->rules().begin(), rules->rules().end(), [](const auto& r) {
+                           return r.spec->service == "preschool-offer";
+                         })->spec;
   REQUIRE(spec.schedule);
 
   RuleSchedules schedules(*f.db, f.clock);

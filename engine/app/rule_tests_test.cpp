@@ -154,14 +154,14 @@ benefit: {resident_minutes_saved: 10, city_eur_saved: 0}
              "\n";
   };
   const char* october = "start_date: 2026-10-01, end_date: 2026-10-31";
-  add("above the line by a cent", std::string("{incomes: [{type: earnings, amount: 3000.26, ") + october + "}]}", true,
+  add("above the line by a cent", std::string("{incomes: [{type: \"201\", amount: 3000.26, ") + october + "}]}", true,
       "{verdict: eligible}");
-  add("exactly on the line", std::string("{incomes: [{type: earnings, amount: \"3000.25\", ") + october + "}]}", true,
+  add("exactly on the line", std::string("{incomes: [{type: \"201\", amount: \"3000.25\", ") + october + "}]}", true,
       "{verdict: not_eligible}");
   add("incomes not held", "{birth_date: 1990-01-01}", true,
       "{verdict: undetermined, conditions: {eligibility: undetermined}}");
   add("no income is a fact", "{incomes: []}", true, "{verdict: not_eligible}");
-  add("an only child is a family of two", std::string("{incomes: [{type: earnings, amount: 9000, ") + october + "}]}",
+  add("an only child is a family of two", std::string("{incomes: [{type: \"201\", amount: 9000, ") + october + "}]}",
       false, "{verdict: not_eligible, reasons_contain: [\"family_size(subject) >= 3\"]}");
   WriteFile(tmp.path() / "rules/fee-notice/tests/family.yaml", cases);
   std::ostringstream out;

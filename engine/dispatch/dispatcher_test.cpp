@@ -1,5 +1,6 @@
 #include "engine/dispatch/dispatcher.h"
 
+#include <algorithm>
 #include <mutex>
 
 #include <catch2/catch.hpp>
@@ -146,9 +147,11 @@ TEST_CASE("the recipient's postal address reaches the channel, never a protected
 
 TEST_CASE("a language without templates falls back to Finnish", "[dispatch]") {
   auto rules = ShippedRules();
-  auto m = RenderMessage(rules->sources().rules[0], "de", {{"child_first_name", "X"}, {"period", "2026"}});
+  const RuleSpec& preschool = *std::find_if(rules->sources().rules.begin(), rules->sources().rules.end(),
+                                            [](const RuleSpec& r) { return r.service == "preschool-offer"; });
+  auto m = RenderMessage(preschool, "de", {{"child_first_name", "X"}, {"period", "2026"}});
   CHECK(m.language == "fi");
-  auto en = RenderMessage(rules->sources().rules[0], "en", {{"child_first_name", "X"}, {"period", "2026"}, {"reply_code", "B"}});
+  auto en = RenderMessage(preschool, "en", {{"child_first_name", "X"}, {"period", "2026"}, {"reply_code", "B"}});
   CHECK(en.body.find("Reply YES B or NO B") != std::string::npos);
   CHECK(en.body.find("{{") == std::string::npos);
 }

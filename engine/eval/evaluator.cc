@@ -112,6 +112,12 @@ Evaluator::Evaluator(const RuleSet& rules, const Population& population, Date to
       std::sort(t.entries.begin(), t.entries.end());
       if (v->per_extra) t.per_extra = scalar(p.type.elem, *v->per_extra).i;
       params_.back() = {VK::kNull};  // tables are used through kIndex only
+    } else if (p.type.kind == TypeKind::kList) {
+      std::vector<Value> items;
+      for (const auto& item : v->value) items.push_back(scalar(p.type.elem, item));
+      param_lists_.push_back(std::move(items));
+      params_.back() = {VK::kList, ListOf::kParam, static_cast<uint32_t>(param_lists_.back().size()),
+                        static_cast<int64_t>(param_lists_.size() - 1)};
     } else {
       params_.back() = scalar(p.type.kind, v->value);
     }
@@ -147,7 +153,8 @@ size_t Evaluator::ListSize(const Value& l) const {
     case ListOf::kPlacements: return pop_.placements(owner).size();
     case ListOf::kIncomes: return pop_.incomes(owner).size();
     case ListOf::kConst:
-    case ListOf::kScratch: return l.aux;
+    case ListOf::kScratch:
+    case ListOf::kParam: return l.aux;
   }
   return 0;
 }
@@ -163,6 +170,7 @@ Evaluator::Value Evaluator::ListItem(const CompiledExpr& e, const Value& l, size
     case ListOf::kIncomes: return {VK::kIncome, ListOf::kConst, owner, static_cast<int64_t>(k)};
     case ListOf::kConst: return Eval(e, e.list_items[static_cast<size_t>(l.i) + k]);
     case ListOf::kScratch: return scratch_[static_cast<size_t>(l.i) + k];
+    case ListOf::kParam: return param_lists_[static_cast<size_t>(l.i)][k];
   }
   return {};
 }

@@ -81,7 +81,7 @@ class Evaluator {
   // a range of the scratch buffer that filter and map fill.
   enum class VK : uint8_t { kUnknown, kNull, kBool, kInt, kDecimal, kString, kDate, kDuration, kPerson,
                             kPlacement, kIncome, kList };
-  enum class ListOf : uint8_t { kGuardians, kChildren, kSiblings, kHousehold, kPlacements, kIncomes, kConst, kScratch };
+  enum class ListOf : uint8_t { kGuardians, kChildren, kSiblings, kHousehold, kPlacements, kIncomes, kConst, kScratch, kParam };
   struct Value {
     VK kind = VK::kNull;
     ListOf list = ListOf::kConst;
@@ -121,6 +121,7 @@ class Evaluator {
   std::vector<std::string> extra_strings_;  // rule strings absent from the population
   std::vector<Value> params_;         // bound to this population and date
   std::vector<Table> tables_;         // parameter tables, by param index (empty for scalars)
+  std::vector<std::vector<Value>> param_lists_;  // list parameters' items (a kParam list's i indexes this)
   std::vector<std::string> param_sources_;
   std::vector<Value> slots_;
   std::vector<Value> scratch_;        // filter/map results; reused, so no allocation per resident

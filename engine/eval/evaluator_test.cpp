@@ -23,6 +23,15 @@ std::shared_ptr<const RuleSet> ShippedRules() {
 
 int32_t D(const char* s) { return Date::Parse(s)->days; }
 
+// The index of the pre-primary rule among the shipped rules (they load in folder-name order).
+size_t Preschool(const RuleSet& rules) {
+  for (size_t i = 0; i < rules.rules().size(); ++i) {
+    if (rules.rules()[i].spec->service == "preschool-offer") return i;
+  }
+  FAIL("no preschool-offer rule");
+  return 0;
+}
+
 // A small city on 2026-11-22: the pre-primary cohort is born in 2020.
 struct City {
   Population pop;
@@ -64,7 +73,7 @@ TEST_CASE("the pre-primary rule: verdicts of the five conditions and reasons", "
   Evaluator ev(*rules, city.pop, *Date::Parse("2026-11-22"));
   auto decide = [&](int64_t store_id) {
     Decision d;
-    bool applies = ev.Evaluate(0, static_cast<PersonIndex>(city.pop.IndexOf(store_id)), &d);
+    bool applies = ev.Evaluate(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(store_id)), &d);
     return std::make_pair(applies, d);
   };
 
@@ -116,11 +125,11 @@ TEST_CASE("the cohort moves with the evaluation date's year", "[eval]") {
   auto rules = ShippedRules();
   City city;
   Evaluator ev2027(*rules, city.pop, *Date::Parse("2027-01-01"));
-  CHECK(ev2027.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(7))));
-  CHECK_FALSE(ev2027.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(3))));
+  CHECK(ev2027.AppliesTo(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(7))));
+  CHECK_FALSE(ev2027.AppliesTo(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(3))));
   // 31 December 2026 in Helsinki still belongs to 2026.
   Evaluator ev_eve(*rules, city.pop, *Date::Parse("2026-12-31"));
-  CHECK(ev_eve.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(4))));
+  CHECK(ev_eve.AppliesTo(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(4))));
 }
 
 TEST_CASE("parameter values in force are reported with their legal source", "[eval]") {
@@ -136,7 +145,7 @@ TEST_CASE("parameter values in force are reported with their legal source", "[ev
 
 TEST_CASE("subtrees that depend only on today and parameters are folded", "[eval]") {
   auto rules = ShippedRules();
-  const CompiledExpr& applies = rules->rules()[0].applies_to;
+  const CompiledExpr& applies = rules->rules()[Preschool(*rules)].applies_to;
   // year(subject.birth_date) == year(today) - params.preschool_age: the right side is folded,
   // the left side reads the resident and is not.
   int folded = 0;
@@ -150,7 +159,7 @@ TEST_CASE("subtrees that depend only on today and parameters are folded", "[eval
   CHECK(folded == 2);  // year(today) and the subtraction
   City city;
   Evaluator ev(*rules, city.pop, *Date::Parse("2026-11-22"));
-  CHECK(ev.AppliesTo(0, static_cast<PersonIndex>(city.pop.IndexOf(3))));
+  CHECK(ev.AppliesTo(Preschool(*rules), static_cast<PersonIndex>(city.pop.IndexOf(3))));
 }
 
 TEST_CASE("a fact older than its max age is stale: the decision is undetermined, not guessed", "[eval]") {
@@ -182,7 +191,7 @@ TEST_CASE("a fact older than its max age is stale: the decision is undetermined,
     Population pop = std::move(b).Build();
     Evaluator ev(*rules, pop, *Date::Parse("2026-11-22"));
     Decision d;
-    REQUIRE(ev.Evaluate(0, static_cast<PersonIndex>(pop.IndexOf(3)), &d));
+    REQUIRE(ev.Evaluate(Preschool(*rules), static_cast<PersonIndex>(pop.IndexOf(3)), &d));
     return d;
   };
   Decision fresh = decide(D("2026-06-01"));

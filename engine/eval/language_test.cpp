@@ -33,6 +33,13 @@ max_fee:
   values:
     - {from: "2024-08-01", value: 311, source: "OKM 1062/2023"}
     - {from: "2026-08-01", value: 335, source: "OKM 1028/2025"}
+income_types:
+  description: income type codes that count
+  type: list
+  value_type: string
+  values:
+    - {from: "2020-01-01", value: ["201", "202"], source: "test"}
+    - {from: "2027-01-01", value: ["202"], source: "test"}
 )";
 
 const char* kDefinitions = R"(family_size:
@@ -163,6 +170,16 @@ TEST_CASE("parameter tables by key, with the per-extra increment past the last k
   CHECK(l.When("params.max_fee == 335", 3, "2026-08-01") == "eligible");
 }
 
+TEST_CASE("list parameters: membership with in, macros, the list in force on the date", "[lang]") {
+  Lang l;
+  CHECK(l.When("\"201\" in params.income_types", 3) == "eligible");
+  CHECK(l.When("\"203\" in params.income_types", 3) == "not_eligible");
+  CHECK(l.When("\"201\" in params.income_types", 3, "2027-01-01") == "not_eligible");
+  CHECK(l.When("size(params.income_types) == 2 && params.income_types.exists(t, t == \"202\")", 3) == "eligible");
+  CHECK(l.When("subject.guardians.all(g, g.incomes.all(i, i.type in params.income_types))", 3) == "eligible");
+  CHECK(l.When("201 in params.income_types", 3).find("'in' needs a list of int") != std::string::npos);
+}
+
 TEST_CASE("named definitions compose: the ECEC fee of a family", "[lang]") {
   Lang l;
   // Family of 4 (two guardians, two children); income 6050.50; limit 5956; 10.7 % of 94.50.
@@ -196,10 +213,13 @@ TEST_CASE("the shipped ECEC definitions compute the fee of Act 1503/2016", "[lan
   }
   b.AddPlacement(3, "ecec", D("2024-08-01"), kNoDate);
   b.AddPlacement(4, "ecec", D("2022-08-01"), kNoDate);
-  // October's earnings count on 22 November; September's do not.
+  // October's earnings count on 22 November; September's and November's do not.
   b.AddIncome(1, "201", 4200 * kDecimalScale, D("2026-10-01"), D("2026-10-31"));
   b.AddIncome(2, "201", 3100 * kDecimalScale + 250000, D("2026-10-01"), D("2026-10-31"));
   b.AddIncome(2, "201", 9999 * kDecimalScale, D("2026-09-01"), D("2026-09-30"));
+  // November's pay is not October's income; an income type outside ecec_income_types never counts.
+  b.AddIncome(1, "201", 8888 * kDecimalScale, D("2026-11-01"), D("2026-11-30"));
+  b.AddIncome(1, "999", 7777 * kDecimalScale, D("2026-10-01"), D("2026-10-31"));
   l.pop = std::move(b).Build();
   CHECK(l.When("family_size(subject) == 4", 3, "2026-11-22", true) == "eligible");
   CHECK(l.When("family_income(subject) == 7300.25", 3, "2026-11-22", true) == "eligible");

@@ -79,8 +79,15 @@ void LoadParamFile(const std::string& path, std::map<std::string, ParamSpec>& ou
     p.description = spec["description"].get<std::string>();
     std::string type = spec["type"].get<std::string>();
     bool table = type == "table";
+    bool list = type == "list";
     if (table) {
       p.type = {TypeKind::kTable, ParamType(spec.value("value_type", "decimal"))};
+      if (p.type.elem != TypeKind::kInt && p.type.elem != TypeKind::kDecimal) {
+        diags.Error(doc->At(ptr + "/value_type"), "a table's value_type is int or decimal");
+        continue;
+      }
+    } else if (list) {
+      p.type = Type::ListOf(ParamType(spec.value("value_type", "string")));
     } else {
       p.type = Type::Of(ParamType(type));
     }
@@ -92,9 +99,27 @@ void LoadParamFile(const std::string& path, std::map<std::string, ParamSpec>& ou
         diags.Error(doc->At(vptr + "/from"), "'from' is not a valid date");
         continue;
       }
-      TypeKind elem = table ? p.type.elem : p.type.kind;
+      TypeKind elem = table || list ? p.type.elem : p.type.kind;
       bool ok = true;
-      if (table) {
+      if (list) {
+        if (!v["value"].is_array() || v["value"].empty()) {
+          diags.Error(doc->At(vptr + "/value"), "a list value is a non-empty sequence of " + TypeName(elem) + " values",
+                      "e.g. [\"201\", \"202\"]");
+          ok = false;
+        } else {
+          for (size_t k = 0; k < v["value"].size(); ++k) {
+            if (!ValueHasType(v["value"][k], elem)) {
+              diags.Error(doc->At(fmt::format("{}/value/{}", vptr, k)),
+                          "list item must be a " + TypeName(elem));
+              ok = false;
+            }
+          }
+        }
+        if (v.contains("per_extra")) {
+          diags.Error(doc->At(vptr + "/per_extra"), "per_extra is only for tables");
+          ok = false;
+        }
+      } else if (table) {
         if (!v["value"].is_object() || v["value"].empty()) {
           diags.Error(doc->At(vptr + "/value"), "a table value is a mapping from integer keys to values",
                       "e.g. {2: 4066, 3: 5245}");

@@ -1,5 +1,6 @@
 #include "engine/lang/rule.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -14,7 +15,10 @@ TEST_CASE("the shipped rules load and check cleanly", "[rules]") {
   REQUIRE(rules.ok());
   CHECK_FALSE(diags.has_errors());
   REQUIRE((*rules)->rules.size() >= 1);
-  const RuleSpec& r = (*rules)->rules[0];
+  auto preschool = std::find_if((*rules)->rules.begin(), (*rules)->rules.end(),
+                                [](const RuleSpec& x) { return x.service == "preschool-offer"; });
+  REQUIRE(preschool != (*rules)->rules.end());
+  const RuleSpec& r = *preschool;
   CHECK(r.service == "preschool-offer");
   CHECK(r.eligibility.size() == 3);
   CHECK(r.eligibility[1].text == "subject.municipality == params.city_code");
@@ -57,6 +61,30 @@ TEST_CASE("a rule file that is not a mapping, or has wrong types, is reported, n
   auto rules = LoadRuleSources(dir.string(), d2);
   CHECK_FALSE(rules.ok());
   CHECK(d2.error_count() >= 5);
+}
+
+TEST_CASE("list parameters: a non-empty sequence of value_type values", "[rules]") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / "ennakko-rules-lists";
+  fs::remove_all(dir);
+  fs::create_directories(dir / "params");
+  std::ofstream(dir / "params/p.yaml")
+      << "codes:\n  description: d\n  type: list\n  values:\n"
+         "    - {from: \"2020-01-01\", value: [\"201\", \"202\"], source: s}\n"
+         "    - {from: \"2021-01-01\", value: [], source: s}\n"
+         "    - {from: \"2022-01-01\", value: [\"201\", 7], source: s}\n"
+         "    - {from: \"2023-01-01\", value: \"201\", source: s}\n"
+         "    - {from: \"2024-01-01\", value: [\"201\"], per_extra: 1, source: s}\n";
+  Diagnostics diags;
+  auto rules = LoadRuleSources(dir.string(), diags);
+  std::string out = diags.ToString();
+  INFO(out);
+  CHECK_FALSE(rules.ok());
+  CHECK(out.find("p.yaml:6:") != std::string::npos);  // the empty list
+  CHECK(out.find("a list value is a non-empty sequence of string values") != std::string::npos);
+  CHECK(out.find("list item must be a string") != std::string::npos);
+  CHECK(out.find("per_extra is only for tables") != std::string::npos);
+  CHECK(diags.error_count() == 4);
 }
 
 TEST_CASE("YAML syntax errors carry line and column", "[rules]") {

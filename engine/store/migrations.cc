@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 4> kMigrations = {
+constexpr std::array<const char*, 5> kMigrations = {
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
@@ -202,6 +202,53 @@ CREATE TABLE postal_addresses (
   street       TEXT NOT NULL,
   postal_code  TEXT NOT NULL,
   post_office  TEXT NOT NULL
+);
+)sql",
+    // 5: Incomes Register earnings reports (engine/store/incomes.h).
+    R"sql(
+-- The latest version seen of every Incomes Register report, cancelled ones included, so that an
+-- older or equal version arriving again changes nothing.
+CREATE TABLE income_reports (
+  report_id    TEXT PRIMARY KEY,   -- IRReportId
+  version      INTEGER NOT NULL,   -- ReportVersion
+  action       TEXT NOT NULL,      -- new | replace | cancel (ActionCode)
+  earner_id    INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+  received_at  TEXT NOT NULL,      -- when the Incomes Register received this version
+  source       TEXT NOT NULL,
+  change_id    TEXT NOT NULL,
+  fetched_at   TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX income_reports_earner ON income_reports(earner_id);
+
+-- The transactions of the version in force of each report; none for a cancelled report.
+CREATE TABLE incomes (
+  report_id    TEXT NOT NULL REFERENCES income_reports(report_id) ON DELETE CASCADE,
+  line         INTEGER NOT NULL,   -- 1-based position of the transaction in the report
+  version      INTEGER NOT NULL,
+  action       TEXT NOT NULL,
+  earner_id    INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+  payer_id     TEXT,               -- business id (or other payer id) of the payer
+  payment_date TEXT,               -- PaymentPeriod/PaymentDate
+  period_start TEXT,               -- earning period (the transaction's, else the payment period)
+  period_end   TEXT,
+  income_type  TEXT NOT NULL,      -- TransactionCode: the income type code
+  amount_cents INTEGER NOT NULL,   -- Amount in euro cents, as reported (>= 0)
+  one_off      INTEGER NOT NULL DEFAULT 0,
+  recovery     INTEGER NOT NULL DEFAULT 0,  -- a recovery of an earlier payment
+  received_at  TEXT NOT NULL,
+  source       TEXT NOT NULL,
+  change_id    TEXT NOT NULL,
+  fetched_at   TEXT NOT NULL,
+  PRIMARY KEY (report_id, line)
+) WITHOUT ROWID;
+CREATE INDEX incomes_earner ON incomes(earner_id);
+
+-- Whose incomes were fetched, under which consent purpose, and up to when (receipt time).
+CREATE TABLE incomes_fetched (
+  resident_id      INTEGER PRIMARY KEY REFERENCES residents(id) ON DELETE CASCADE,
+  purpose          TEXT NOT NULL,
+  fetched_through  TEXT NOT NULL,  -- end of the last receipt-time window pulled
+  fetched_at       TEXT NOT NULL
 );
 )sql",
 };

@@ -140,6 +140,10 @@ Result<IdentityCorrection> PopulationStore::CorrectIdentityCode(std::string_view
       "DELETE FROM custody WHERE guardian_id = ?1 OR ward_id = ?1",
       "UPDATE OR IGNORE placements SET resident_id = ?2 WHERE resident_id = ?1",
       "UPDATE OR IGNORE consents SET resident_id = ?2 WHERE resident_id = ?1",
+      // Incomes follow the person: reports are keyed by the register's report id.
+      "UPDATE income_reports SET earner_id = ?2 WHERE earner_id = ?1",
+      "UPDATE incomes SET earner_id = ?2 WHERE earner_id = ?1",
+      "UPDATE OR IGNORE incomes_fetched SET resident_id = ?2 WHERE resident_id = ?1",
       "INSERT OR IGNORE INTO postal_addresses (resident_id, street, postal_code, post_office) "
       "SELECT ?2, street, postal_code, post_office FROM postal_addresses WHERE resident_id = ?1 "
       "AND NOT EXISTS (SELECT 1 FROM residents WHERE id = ?2 AND address_protected = 1)",
@@ -164,6 +168,7 @@ Result<IdentityCorrection> PopulationStore::CorrectIdentityCode(std::string_view
       "DELETE FROM consents WHERE resident_id = ?1",
       "DELETE FROM decisions WHERE subject_id = ?1",
       "DELETE FROM postal_addresses WHERE resident_id = ?1",
+      "DELETE FROM incomes_fetched WHERE resident_id = ?1",
   };
   for (const char* sql : kMerge) {
     Status st = RunSql(db_, sql, o, n);

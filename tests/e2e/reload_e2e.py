@@ -147,7 +147,9 @@ def _reload(args, tmp: Path, daemons: list[Daemon]) -> None:
     check(len(revisions) == 1 and failures == 0,
           f"ready; /metrics: ennakko_rules_info{{revision={revisions}}}, 0 reload failures")
     r0 = revisions[0]
-    stored = query(db, "SELECT id, reasons, ruleset, decided_at FROM decisions")
+    # The pre-primary rule's decisions: the reload below rewrites a clause of that rule only (other
+    # shipped rules may quote the same clause and are not touched).
+    stored = query(db, "SELECT id, reasons, ruleset, decided_at FROM decisions WHERE service = 'preschool-offer'")
     check(stored and {rs for _, _, rs, _ in stored} == {r0},
           f"{len(stored)} decisions stored, all under revision {r0}")
     municipality_reasons = [i for i, reasons, _, _ in stored if ORIGINAL in reasons]
@@ -213,7 +215,7 @@ def _reload(args, tmp: Path, daemons: list[Daemon]) -> None:
 
     # 5. Decisions recorded after the reload carry the new revision.
     after = {i: (reasons, rs, at) for i, reasons, rs, at in
-             query(db, "SELECT id, reasons, ruleset, decided_at FROM decisions")}
+             query(db, "SELECT id, reasons, ruleset, decided_at FROM decisions WHERE service = 'preschool-offer'")}
     before = {i: (reasons, rs, at) for i, reasons, rs, at in stored}
     changed = sorted(i for i in after if after[i] != before.get(i))
     check(changed == sorted(municipality_reasons),
@@ -254,7 +256,7 @@ def _reload(args, tmp: Path, daemons: list[Daemon]) -> None:
                "--against", str(original_rules)])
     check(sim.returncode == 0 and "0 subject decision(s) change verdict" in sim.stdout,
           "simulate --rules (fixed) --against (original): no verdict changes", sim.stdout + sim.stderr)
-    by_verdict = dict(query(db, "SELECT verdict, count(*) FROM decisions GROUP BY verdict"))
+    by_verdict = dict(query(db, "SELECT verdict, count(*) FROM decisions WHERE service = 'preschool-offer' GROUP BY verdict"))
     counted = {v: int(n) for v, n in re.findall(r"^  preschool-offer\s+(\w+)\s+(\d+)\s", sim.stdout, re.M)}
     check(counted == by_verdict, f"... and its counts by verdict equal the daemon's decisions {by_verdict}",
           sim.stdout)

@@ -1,0 +1,84 @@
+// incomes_fake: the Incomes Register data-user test double (tests/fakes/incomes_fake_server.h) as a
+// process, for end-to-end tests, the demo and manual poking with curl.
+//
+//   incomes_fake [--port N] [--address A] [--username U] [--password P] [--purposes P1,P2]
+//                [--data FILE]
+//
+// FILE holds reports in the /_test/reports format (<IncomesFakeData> with DeliveryData elements).
+// Prints the bound port on the first line of stdout (then flushes), serves until SIGINT/SIGTERM,
+// and exits 0; exits 2 on a usage error, 1 when it cannot start. Nothing is logged.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <string>
+
+#include "tests/fakes/incomes_fake_server.h"
+
+namespace {
+
+int Usage(const std::string& why) {
+  std::cerr << "incomes_fake: " << why << "\n"
+            << "usage: incomes_fake [--port N] [--address A] [--username U] [--password P]\n"
+            << "       [--purposes P1,P2] [--data FILE]\n";
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  ennakko::IncomesFakeOptions options;
+  std::string data;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string flag = argv[i];
+      if (i + 1 >= argc) return Usage("missing value for " + flag);
+      std::string value = argv[++i];
+      if (flag == "--port") {
+        options.port = static_cast<uint16_t>(std::stoi(value));
+      } else if (flag == "--address") {
+        options.address = value;
+      } else if (flag == "--username") {
+        options.username = value;
+      } else if (flag == "--password") {
+        options.password = value;
+      } else if (flag == "--purposes") {
+        options.permitted_purposes.clear();
+        std::stringstream ss(value);
+        for (std::string p; std::getline(ss, p, ',');) {
+          if (!p.empty()) options.permitted_purposes.insert(p);
+        }
+      } else if (flag == "--data") {
+        std::ifstream in(value);
+        if (!in) return Usage("cannot read " + value);
+        std::stringstream ss;
+        ss << in.rdbuf();
+        data = ss.str();
+      } else {
+        return Usage("unknown flag " + flag);
+      }
+    }
+  } catch (const std::exception&) {
+    return Usage("bad number");
+  }
+
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the server's threads start
+
+  ennakko::IncomesFake fake(options);
+  if (!data.empty()) {
+    if (auto s = fake.AddReports(data); !s.ok()) return Usage(s.message());
+  }
+  if (auto s = fake.Start(); !s.ok()) {
+    std::cerr << "incomes_fake: " << s.ToString() << "\n";
+    return 1;
+  }
+  std::cout << fake.port() << std::endl;
+  int sig = 0;
+  sigwait(&signals, &sig);
+  fake.Stop();
+  return 0;
+}
