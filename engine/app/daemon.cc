@@ -152,6 +152,7 @@ Status Daemon::Start() {
         .start_date = *Date::Parse(v.start_date), .ca_file = v.ca_file,
         .poll_every = std::chrono::seconds(v.poll_every_seconds), .timeout = std::chrono::milliseconds(v.timeout_ms),
         .initial_load_file = v.initial_load_file});
+  }
   if (config_.incomes) {
     const auto& in = *config_.incomes;
     incomes_ = std::make_unique<IncomesConnector>(
