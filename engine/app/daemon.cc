@@ -15,9 +15,11 @@
 #include "connectors/channels/file_channel.h"
 #include "connectors/channels/kannel_sms_channel.h"
 #include "connectors/channels/suomifi_channel.h"
-#include "connectors/registries/population_filedrop.h"
+#include "connectors/registries/filedrop_connector.h"
 #include "engine/api/http_server.h"
 #include "engine/app/config.h"
+#include "engine/app/connector_scheduler.h"
+#include "engine/app/incremental_pass.h"
 #include "engine/app/evaluation_pass.h"
 #include "engine/audit/audit_log.h"
 #include "engine/audit/pseudonym.h"
@@ -75,7 +77,8 @@ class Daemon {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Pseudonymizer> pseudonyms_;
   std::shared_ptr<const RuleSet> rules_;
-  std::unique_ptr<FileDropPopulationSource> population_;
+  std::unique_ptr<ConnectorScheduler> connectors_;
+  std::unique_ptr<IncrementalEvaluation> evaluation_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<HttpServer> http_;
@@ -132,7 +135,12 @@ Status Daemon::Start() {
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   }
-  population_ = std::make_unique<FileDropPopulationSource>(FileDropOptions{.directory = config_.population_directory});
+  // Registry connectors: one line each. The scheduler polls, backs off and reports health.
+  connectors_ = std::make_unique<ConnectorScheduler>(clock_, &metrics_);
+  ENNAKKO_RETURN_IF_ERROR(connectors_->Add(std::make_unique<FileDropConnector>(
+      FileDropOptions{.directory = config_.population_directory},
+      std::chrono::seconds(config_.population_poll_every_seconds))));
+  evaluation_ = std::make_unique<IncrementalEvaluation>(*db_, clock_, *audit_, *pseudonyms_);
 
   std::map<std::string, Channel*> channels;
   if (config_.file_channel_directory) {
@@ -190,8 +198,12 @@ Status Daemon::Start() {
   http_ = std::make_unique<HttpServer>(ho);
   http_->AddRoute("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; }, false);
   http_->AddRoute("GET", "/readyz", [this](const HttpRequest&) {
-    return ready_ ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
-                  : HttpResponse{503, "text/plain; charset=utf-8", "starting: first load not finished\n"};
+    // Ready once every connector has succeeded at least once and the facts were evaluated.
+    std::string connectors = connectors_->ReadinessText();
+    if (ready_ && connectors_->AllReady()) return HttpResponse{200, "text/plain; charset=utf-8", "ready\n" + connectors};
+    return HttpResponse{503, "text/plain; charset=utf-8",
+                        std::string(ready_ ? "not ready: a connector has not succeeded yet\n"
+                                           : "starting: first load not finished\n") + connectors};
   }, false);
   http_->AddRoute("GET", "/metrics", [this](const HttpRequest&) {
     return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.RenderText()};
@@ -208,8 +220,6 @@ Status Daemon::Start() {
   metrics_.Describe("ennakko_residents", "gauge", "Residents in the store.");
   metrics_.Describe("ennakko_decisions", "gauge", "Recorded decisions by service and verdict.");
   metrics_.Describe("ennakko_offers", "gauge", "Offers in the outbox by service and state.");
-  metrics_.Describe("ennakko_connector_last_success_timestamp_seconds", "gauge", "When each connector last polled successfully.");
-  metrics_.Describe("ennakko_connector_up", "gauge", "1 when the connector's last poll succeeded.");
   metrics_.Describe("ennakko_quarantined_records", "gauge", "Records in quarantine by connector.");
   metrics_.Describe("ennakko_rules_info", "gauge", "The rule-set revision in use.");
   metrics_.Describe("ennakko_rules_reload_failures_total", "counter", "Rule reloads rejected because of errors.");
@@ -278,7 +288,6 @@ void Daemon::UpdateMetrics() {
 }
 
 void Daemon::Loop() {
-  auto last_poll = std::chrono::steady_clock::time_point{};
   auto last_eval = std::chrono::steady_clock::time_point{};
   bool evaluate = true;
   int64_t sent_total = 0;
@@ -296,28 +305,20 @@ void Daemon::Loop() {
       SaveAuditHead();
       evaluate = evaluate || rules_->revision() != before;
     }
-    if (now - last_poll >= std::chrono::seconds(config_.population_poll_every_seconds)) {
-      last_poll = now;
-      auto polled = population_->Poll(*db_);
-      const std::string connector = "population-filedrop";
-      if (polled.ok()) {
-        metrics_.Set("ennakko_connector_up", {{"connector", connector}}, 1);
-        if (!polled_once) evaluate = true;
-        polled_once = true;
-        metrics_.Set("ennakko_connector_last_success_timestamp_seconds", {{"connector", connector}},
-                     std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
-        if (polled->batches_applied > 0) {
-          spdlog::info("population: {} batch(es) applied, {} records, {} quarantined; cursor {}", polled->batches_applied,
-                       polled->records_applied, polled->records_quarantined, polled->cursor);
-          Audit("population.batches_applied", {{"connector", connector}, {"batches", polled->batches_applied},
-                                               {"records", polled->records_applied},
-                                               {"quarantined", polled->records_quarantined}, {"cursor", polled->cursor}});
-          evaluate = true;
-        }
-      } else {
-        metrics_.Set("ennakko_connector_up", {{"connector", connector}}, 0);
-        spdlog::error("population: poll failed: {}", polled.status().ToString());
+    std::vector<int64_t> changed;
+    {
+      SchedulerTick tick = connectors_->PollDue(*db_);
+      // A connector's first success runs a full pass (the data behind every decision is new).
+      if (!tick.first_successes.empty()) evaluate = true;
+      polled_once = polled_once || connectors_->AllReady();
+      if (tick.batches_applied > 0 || tick.records_applied > 0) {
+        spdlog::info("connectors: {} batch(es), {} records, {} quarantined; {} residents changed", tick.batches_applied,
+                     tick.records_applied, tick.records_quarantined, tick.changed_residents.size());
+        Audit("population.batches_applied", {{"batches", tick.batches_applied}, {"records", tick.records_applied},
+                                             {"quarantined", tick.records_quarantined},
+                                             {"residents_changed", tick.changed_residents.size()}});
       }
+      changed = std::move(tick.changed_residents);
     }
     // A scheduled rule whose moment has come triggers a pass (checked every 30 s).
     if (!evaluate && now - last_schedule_check >= std::chrono::seconds(30)) {
@@ -328,7 +329,25 @@ void Daemon::Loop() {
         evaluate = evaluate || (due.ok() && *due);
       }
     }
-        if (evaluate || now - last_eval >= std::chrono::seconds(config_.evaluate_every_seconds)) {
+    // A new day or a new rule revision needs everyone (age-based rules depend on today).
+    if (polled_once && evaluation_->NeedsFullPass(*rules_)) evaluate = true;
+    if (!evaluate && polled_once && !changed.empty()) {
+      auto pass = evaluation_->Changed(*rules_, changed);
+      if (pass.ok()) {
+        spdlog::info("engine: {} changed residents, {} subject-rule pairs re-evaluated, {} decisions, {} changed; "
+                     "{} offers queued, {} cancelled [refresh {:.3f} s, evaluate {:.3f} s, record {:.3f} s]",
+                     changed.size(), evaluation_->last_evaluated().size(), pass->decisions, pass->decisions_changed,
+                     pass->offers_queued, pass->offers_cancelled, pass->load_seconds, pass->evaluate_seconds,
+                     pass->record_seconds);
+        if (pass->offers_queued > 0) reported_idle = false;
+        SaveAuditHead();
+        UpdateMetrics();
+      } else {
+        spdlog::error("engine: incremental evaluation failed, a full pass follows: {}", pass.status().ToString());
+        evaluate = true;
+      }
+    }
+    if (evaluate || now - last_eval >= std::chrono::seconds(config_.evaluate_every_seconds)) {
       evaluate = false;
       last_eval = now;
       // Rules with a trigger.schedule queue their offers only when a scheduled moment has passed.
@@ -342,7 +361,7 @@ void Daemon::Loop() {
       options.due = [&](const RuleSpec& spec) {
         return std::find(due_services.begin(), due_services.end(), spec.service) != due_services.end();
       };
-      auto pass = RunEvaluationPass(*db_, *rules_, clock_, *audit_, *pseudonyms_, options);
+      auto pass = evaluation_->FullPass(*rules_, options);
       if (pass.ok() && !due_services.empty()) {
         Status marked = schedules.MarkRun(due_services);
         if (!marked.ok()) spdlog::error("rules: could not record the scheduled run: {}", marked.ToString());
@@ -397,7 +416,7 @@ void Daemon::Loop() {
       }
       reported_idle = true;
     }
-    if (!progressed) wake_.SleepFor(1000ms);
+    if (!progressed) wake_.SleepFor(std::min<std::chrono::milliseconds>(1000ms, connectors_->UntilNextPoll()));
   }
 }
 

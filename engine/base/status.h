@@ -22,6 +22,7 @@ enum class StatusCode {
   kPermanent,    // a permanent failure at a remote party: do not retry
   kInternal,
   kCancelled,
+  kResourceExhausted,  // the remote party asked us to slow down (HTTP 429): retry later
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -41,6 +42,9 @@ class [[nodiscard]] Status {
     return {StatusCode::kFailedPrecondition, std::move(m)};
   }
   static Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
+  static Status ResourceExhausted(std::string m) {
+    return {StatusCode::kResourceExhausted, std::move(m)};
+  }
 
   bool ok() const { return code_ == StatusCode::kOk; }
   StatusCode code() const { return code_; }
