@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
@@ -155,6 +155,11 @@ CREATE TABLE rule_runs (
   service    TEXT PRIMARY KEY,
   last_run   TEXT NOT NULL
 );
+)sql",
+    // Incremental re-evaluation cancels a subject's queued offers by (service, subject, period):
+    // without an index each cancel scanned the whole outbox.
+    R"sql(
+CREATE INDEX outbox_subject ON outbox(service, subject_id, period);
 )sql",
 };
 
