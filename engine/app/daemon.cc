@@ -16,12 +16,14 @@
 #include "connectors/channels/kannel_sms_channel.h"
 #include "connectors/channels/suomifi_channel.h"
 #include "connectors/channels/suomifi_paper_channel.h"
+#include "connectors/registries/filedrop_connector.h"
 #include "connectors/registries/incomes_connector.h"
-#include "connectors/registries/population_filedrop.h"
 #include "connectors/registries/vtj_connector.h"
 #include "engine/api/http_server.h"
 #include "engine/app/config.h"
+#include "engine/app/connector_scheduler.h"
 #include "engine/app/consent_api.h"
+#include "engine/app/incremental_pass.h"
 #include "engine/app/evaluation_pass.h"
 #include "engine/audit/audit_log.h"
 #include "engine/audit/pseudonym.h"
@@ -81,12 +83,8 @@ class Daemon {
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Pseudonymizer> pseudonyms_;
   std::shared_ptr<const RuleSet> rules_;
-  std::unique_ptr<FileDropPopulationSource> population_;
-  std::unique_ptr<RegistryConnector> vtj_;  // connectors.vtj; the scheduler takes it over
-  std::unique_ptr<IncomesConnector> incomes_;  // connectors.incomes; polled by PollIncomes
-  std::chrono::steady_clock::time_point incomes_due_{};
-  std::chrono::milliseconds incomes_backoff_{0};
-  bool PollIncomes();
+  std::unique_ptr<ConnectorScheduler> connectors_;
+  std::unique_ptr<IncrementalEvaluation> evaluation_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ConsentApi> consent_api_;  // before http_: its handlers go away after the server
@@ -144,24 +142,29 @@ Status Daemon::Start() {
                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
   }
-  population_ = std::make_unique<FileDropPopulationSource>(FileDropOptions{.directory = config_.population_directory});
+  // Registry connectors: one line each. The scheduler polls, backs off and reports health.
+  connectors_ = std::make_unique<ConnectorScheduler>(clock_, &metrics_);
+  ENNAKKO_RETURN_IF_ERROR(connectors_->Add(std::make_unique<FileDropConnector>(
+      FileDropOptions{.directory = config_.population_directory},
+      std::chrono::seconds(config_.population_poll_every_seconds))));
   if (config_.vtj) {
     const auto& v = *config_.vtj;
-    vtj_ = std::make_unique<VtjConnector>(VtjConnectorOptions{
+    ENNAKKO_RETURN_IF_ERROR(connectors_->Add(std::make_unique<VtjConnector>(VtjConnectorOptions{
         .base_url = v.base_url, .username = v.username, .password = v.password,
         .start_date = *Date::Parse(v.start_date), .ca_file = v.ca_file,
         .poll_every = std::chrono::seconds(v.poll_every_seconds), .timeout = std::chrono::milliseconds(v.timeout_ms),
-        .initial_load_file = v.initial_load_file});
+        .initial_load_file = v.initial_load_file})));
   }
   if (config_.incomes) {
     const auto& in = *config_.incomes;
-    incomes_ = std::make_unique<IncomesConnector>(
+    ENNAKKO_RETURN_IF_ERROR(connectors_->Add(std::make_unique<IncomesConnector>(
         IncomesConnectorOptions{.base_url = in.base_url, .username = in.username, .password = in.password,
                                 .purpose = in.purpose, .poll_every = std::chrono::seconds(in.poll_every_seconds),
                                 .window = std::chrono::hours(24 * in.window_days),
                                 .timeout = std::chrono::milliseconds(in.timeout_ms)},
-        clock_);
+        clock_)));
   }
+  evaluation_ = std::make_unique<IncrementalEvaluation>(*db_, clock_, *audit_, *pseudonyms_);
 
   std::map<std::string, Channel*> channels;
   if (config_.file_channel_directory) {
@@ -236,8 +239,12 @@ Status Daemon::Start() {
   http_ = std::make_unique<HttpServer>(ho);
   http_->AddRoute("GET", "/healthz", [](const HttpRequest&) { return HttpResponse{200, "text/plain; charset=utf-8", "ok\n"}; }, false);
   http_->AddRoute("GET", "/readyz", [this](const HttpRequest&) {
-    return ready_ ? HttpResponse{200, "text/plain; charset=utf-8", "ready\n"}
-                  : HttpResponse{503, "text/plain; charset=utf-8", "starting: first load not finished\n"};
+    // Ready once every connector has succeeded at least once and the facts were evaluated.
+    std::string connectors = connectors_->ReadinessText();
+    if (ready_ && connectors_->AllReady()) return HttpResponse{200, "text/plain; charset=utf-8", "ready\n" + connectors};
+    return HttpResponse{503, "text/plain; charset=utf-8",
+                        std::string(ready_ ? "not ready: a connector has not succeeded yet\n"
+                                           : "starting: first load not finished\n") + connectors};
   }, false);
   http_->AddRoute("GET", "/metrics", [this](const HttpRequest&) {
     return HttpResponse{200, "text/plain; version=0.0.4; charset=utf-8", metrics_.RenderText()};
@@ -268,8 +275,6 @@ Status Daemon::Start() {
   metrics_.Describe("ennakko_residents", "gauge", "Residents in the store.");
   metrics_.Describe("ennakko_decisions", "gauge", "Recorded decisions by service and verdict.");
   metrics_.Describe("ennakko_offers", "gauge", "Offers in the outbox by service and state.");
-  metrics_.Describe("ennakko_connector_last_success_timestamp_seconds", "gauge", "When each connector last polled successfully.");
-  metrics_.Describe("ennakko_connector_up", "gauge", "1 when the connector's last poll succeeded.");
   metrics_.Describe("ennakko_quarantined_records", "gauge", "Records in quarantine by connector.");
   metrics_.Describe("ennakko_rules_info", "gauge", "The rule-set revision in use.");
   metrics_.Describe("ennakko_rules_reload_failures_total", "counter", "Rule reloads rejected because of errors.");
@@ -338,40 +343,7 @@ void Daemon::UpdateMetrics() {
   metrics_.Set("ennakko_rules_info", {{"revision", rules_->revision()}}, 1);
 }
 
-// Polls the Incomes Register when due; true when incomes changed. Until the shared connector
-// scheduler lands: exponential backoff from 5 s to 15 min on failure, at least the source's
-// Retry-After after a 429, the normal interval after success.
-bool Daemon::PollIncomes() {
-  auto now = std::chrono::steady_clock::now();
-  if (!incomes_ || now < incomes_due_) return false;
-  const Labels label{{"connector", "incomes"}};
-  auto polled = incomes_->Poll(*db_);
-  if (!polled.ok()) {
-    incomes_backoff_ = std::clamp(incomes_backoff_ * 2, std::chrono::milliseconds(5s), std::chrono::milliseconds(15min));
-    auto wait = std::max(incomes_backoff_, incomes_->retry_after().value_or(0ms));
-    incomes_due_ = now + wait;
-    metrics_.Set("ennakko_connector_up", label, 0);
-    spdlog::error("incomes: poll failed, retrying in {} s: {}", wait.count() / 1000, polled.status().ToString());
-    return false;
-  }
-  incomes_backoff_ = 0ms;
-  incomes_due_ = polled->caught_up ? now + incomes_->poll_every() : now;
-  metrics_.Set("ennakko_connector_up", label, 1);
-  metrics_.Set("ennakko_connector_last_success_timestamp_seconds", label,
-               std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
-  if (polled->batches_applied > 0 || !polled->changed_residents.empty()) {
-    spdlog::info("incomes: {} income earner(s) queried, {} report(s) applied, {} quarantined, {} resident(s) changed",
-                 polled->batches_applied, polled->records_applied, polled->records_quarantined,
-                 polled->changed_residents.size());
-    Audit("incomes.polled", {{"connector", "incomes"}, {"earners", polled->batches_applied},
-                             {"reports", polled->records_applied}, {"quarantined", polled->records_quarantined},
-                             {"changed", polled->changed_residents.size()}, {"cursor", polled->cursor}});
-  }
-  return !polled->changed_residents.empty();
-}
-
 void Daemon::Loop() {
-  auto last_poll = std::chrono::steady_clock::time_point{};
   auto last_eval = std::chrono::steady_clock::time_point{};
   bool evaluate = true;
   int64_t sent_total = 0;
@@ -379,7 +351,6 @@ void Daemon::Loop() {
   bool reported_idle = false;
   bool polled_once = false;
   auto last_schedule_check = std::chrono::steady_clock::time_point{};
-  auto next_vtj_poll = std::chrono::steady_clock::time_point{};
   while (!wake_.stop) {
     auto now = std::chrono::steady_clock::now();
     if (wake_.reload.exchange(false)) {
@@ -391,53 +362,21 @@ void Daemon::Loop() {
       evaluate = evaluate || rules_->revision() != before;
     }
     if (wake_.evaluate.exchange(false)) evaluate = true;
-    if (now - last_poll >= std::chrono::seconds(config_.population_poll_every_seconds)) {
-      last_poll = now;
-      auto polled = population_->Poll(*db_);
-      const std::string connector = "population-filedrop";
-      if (polled.ok()) {
-        metrics_.Set("ennakko_connector_up", {{"connector", connector}}, 1);
-        if (!polled_once) evaluate = true;
-        polled_once = true;
-        metrics_.Set("ennakko_connector_last_success_timestamp_seconds", {{"connector", connector}},
-                     std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
-        if (polled->batches_applied > 0) {
-          spdlog::info("population: {} batch(es) applied, {} records, {} quarantined; cursor {}", polled->batches_applied,
-                       polled->records_applied, polled->records_quarantined, polled->cursor);
-          Audit("population.batches_applied", {{"connector", connector}, {"batches", polled->batches_applied},
-                                               {"records", polled->records_applied},
-                                               {"quarantined", polled->records_quarantined}, {"cursor", polled->cursor}});
-          evaluate = true;
-        }
-      } else {
-        metrics_.Set("ennakko_connector_up", {{"connector", connector}}, 0);
-        spdlog::error("population: poll failed: {}", polled.status().ToString());
+    std::vector<int64_t> changed;
+    {
+      SchedulerTick tick = connectors_->PollDue(*db_);
+      // A connector's first success runs a full pass (the data behind every decision is new).
+      if (!tick.first_successes.empty()) evaluate = true;
+      polled_once = polled_once || connectors_->AllReady();
+      if (tick.batches_applied > 0 || tick.records_applied > 0) {
+        spdlog::info("connectors: {} batch(es), {} records, {} quarantined; {} residents changed", tick.batches_applied,
+                     tick.records_applied, tick.records_quarantined, tick.changed_residents.size());
+        Audit("population.batches_applied", {{"batches", tick.batches_applied}, {"records", tick.records_applied},
+                                             {"quarantined", tick.records_quarantined},
+                                             {"residents_changed", tick.changed_residents.size()}});
       }
+      changed = std::move(tick.changed_residents);
     }
-    // The VTJ connector, minimally: its own interval, again at once while not caught up, the
-    // source's Retry-After honoured. (The connector scheduler replaces this.)
-    if (vtj_ && now >= next_vtj_poll) {
-      auto polled = vtj_->Poll(*db_);
-      const std::string connector(vtj_->name());
-      metrics_.Set("ennakko_connector_up", {{"connector", connector}}, polled.ok() ? 1 : 0);
-      next_vtj_poll = now + vtj_->poll_every();
-      if (polled.ok()) {
-        metrics_.Set("ennakko_connector_last_success_timestamp_seconds", {{"connector", connector}},
-                     std::chrono::duration<double>(clock_.Now().time_since_epoch()).count());
-        if (!polled->caught_up) next_vtj_poll = now;
-        if (polled->batches_applied > 0) {
-          Audit("population.batches_applied", {{"connector", connector}, {"batches", polled->batches_applied},
-                                               {"records", polled->records_applied},
-                                               {"quarantined", polled->records_quarantined}, {"cursor", polled->cursor}});
-          evaluate = evaluate || !polled->changed_residents.empty();
-        }
-      } else {
-        spdlog::error("{}: poll failed: {}", connector, polled.status().ToString());
-        next_vtj_poll = now + vtj_->retry_after().value_or(
-                                  std::min<std::chrono::milliseconds>(vtj_->poll_every(), std::chrono::seconds(30)));
-      }
-    }
-    if (polled_once && PollIncomes()) evaluate = true;
     // A scheduled rule whose moment has come triggers a pass (checked every 30 s).
     if (!evaluate && now - last_schedule_check >= std::chrono::seconds(30)) {
       last_schedule_check = now;
@@ -447,7 +386,25 @@ void Daemon::Loop() {
         evaluate = evaluate || (due.ok() && *due);
       }
     }
-        if (evaluate || now - last_eval >= std::chrono::seconds(config_.evaluate_every_seconds)) {
+    // A new day or a new rule revision needs everyone (age-based rules depend on today).
+    if (polled_once && evaluation_->NeedsFullPass(*rules_)) evaluate = true;
+    if (!evaluate && polled_once && !changed.empty()) {
+      auto pass = evaluation_->Changed(*rules_, changed);
+      if (pass.ok()) {
+        spdlog::info("engine: {} changed residents, {} subject-rule pairs re-evaluated, {} decisions, {} changed; "
+                     "{} offers queued, {} cancelled [refresh {:.3f} s, evaluate {:.3f} s, record {:.3f} s]",
+                     changed.size(), evaluation_->last_evaluated().size(), pass->decisions, pass->decisions_changed,
+                     pass->offers_queued, pass->offers_cancelled, pass->load_seconds, pass->evaluate_seconds,
+                     pass->record_seconds);
+        if (pass->offers_queued > 0) reported_idle = false;
+        SaveAuditHead();
+        UpdateMetrics();
+      } else {
+        spdlog::error("engine: incremental evaluation failed, a full pass follows: {}", pass.status().ToString());
+        evaluate = true;
+      }
+    }
+    if (evaluate || now - last_eval >= std::chrono::seconds(config_.evaluate_every_seconds)) {
       evaluate = false;
       last_eval = now;
       // Rules with a trigger.schedule queue their offers only when a scheduled moment has passed.
@@ -461,7 +418,7 @@ void Daemon::Loop() {
       options.due = [&](const RuleSpec& spec) {
         return std::find(due_services.begin(), due_services.end(), spec.service) != due_services.end();
       };
-      auto pass = RunEvaluationPass(*db_, *rules_, clock_, *audit_, *pseudonyms_, options);
+      auto pass = evaluation_->FullPass(*rules_, options);
       if (pass.ok() && !due_services.empty()) {
         Status marked = schedules.MarkRun(due_services);
         if (!marked.ok()) spdlog::error("rules: could not record the scheduled run: {}", marked.ToString());
@@ -516,7 +473,7 @@ void Daemon::Loop() {
       }
       reported_idle = true;
     }
-    if (!progressed) wake_.SleepFor(1000ms);
+    if (!progressed) wake_.SleepFor(std::min<std::chrono::milliseconds>(1000ms, connectors_->UntilNextPoll()));
   }
 }
 

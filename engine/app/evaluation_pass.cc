@@ -102,8 +102,16 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
   }
   stats.decisions = static_cast<int64_t>(decisions.size());
   stats.evaluate_seconds = Seconds(t0);
+  ENNAKKO_RETURN_IF_ERROR(RecordDecisions(db, rules, *pop, decisions, clock, audit, pseudonyms, options, &stats));
+  return stats;
+}
 
-  t0 = std::chrono::steady_clock::now();
+Status RecordDecisions(Db& db, const RuleSet& rules, const Population& population,
+                       const std::vector<Decision>& decisions, const Clock& clock, AuditLog& audit,
+                       const Pseudonymizer& pseudonyms, const PassOptions& options, PassStats* out) {
+  PassStats& stats = *out;
+  const Population* pop = &population;
+  auto t0 = std::chrono::steady_clock::now();
   Transaction tx(db);
   ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
   auto existing = db.Prepare("SELECT id, verdict, data_held, permission, obligation, eligibility, benefit, reasons "
@@ -228,7 +236,7 @@ Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& c
   ENNAKKO_RETURN_IF_ERROR(audit.Flush());
   ENNAKKO_RETURN_IF_ERROR(tx.Commit());
   stats.record_seconds = Seconds(t0);
-  return stats;
+  return Status::Ok();
 }
 
 Result<bool> RuleSchedules::Due(const RuleSpec& rule) {

@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/audit/audit_log.h"
 #include "engine/audit/pseudonym.h"
@@ -43,6 +44,14 @@ struct PassOptions {
 Result<PassStats> RunEvaluationPass(Db& db, const RuleSet& rules, const Clock& clock,
                                     AuditLog& audit, const Pseudonymizer& pseudonyms,
                                     const PassOptions& options = {});
+
+// The recording half of a pass, for decisions evaluated on `population` (a full pass's or an
+// incremental one's, see incremental_pass.h): in one transaction, records the decisions that
+// changed, queues the offers of eligible ones and cancels queued offers of decisions no longer
+// eligible, auditing each. Adds to out->decisions_changed, by_verdict, offers_*, record_seconds.
+Status RecordDecisions(Db& db, const RuleSet& rules, const Population& population,
+                       const std::vector<Decision>& decisions, const Clock& clock, AuditLog& audit,
+                       const Pseudonymizer& pseudonyms, const PassOptions& options, PassStats* out);
 
 // The last scheduled run of each rule, kept in the store (rule_runs) so restarts keep the rhythm.
 class RuleSchedules {

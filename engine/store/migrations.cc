@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 5> kMigrations = {
+constexpr std::array<const char*, 6> kMigrations = {
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
@@ -250,6 +250,11 @@ CREATE TABLE incomes_fetched (
   fetched_through  TEXT NOT NULL,  -- end of the last receipt-time window pulled
   fetched_at       TEXT NOT NULL
 );
+)sql",
+    // 6: incremental re-evaluation cancels a subject's queued offers by (service, subject, period):
+    // without an index each cancel scanned the whole outbox.
+    R"sql(
+CREATE INDEX outbox_subject ON outbox(service, subject_id, period);
 )sql",
 };
 
