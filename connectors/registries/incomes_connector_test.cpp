@@ -34,7 +34,7 @@ std::string Delivery(const std::string& hetu, const std::string& id, int version
 
 std::string Data(const std::string& deliveries) { return "<IncomesFakeData>" + deliveries + "</IncomesFakeData>"; }
 
-std::chrono::system_clock::time_point At(const char* ts) { return *ParseTimestamp(ts); }
+std::chrono::system_clock::time_point At(const char* ts) { return *ParseUtcTimestamp(ts); }
 
 struct Fixture {
   FakeClock clock{At("2026-03-01T10:00:00Z")};
@@ -77,8 +77,8 @@ struct Fixture {
   }
   void Consent(int64_t id, const char* granted, const char* expires, const char* revoked_at) {
     auto st = db->Prepare(
-        "INSERT INTO consents (resident_id, purpose, granted_at, expires_at, revoked_at, source) "
-        "VALUES (?, 'ecec-fee', ?, ?, ?, 'test')");
+        "INSERT INTO consents (resident_id, purpose, granted_at, expires_at, revoked_at, source, recorded_at) "
+        "VALUES (?, 'ecec-fee', ?2, ?, ?, 'test', ?2)");
     st->Bind(1, id).Bind(2, granted);
     expires ? st->Bind(3, expires) : st->BindNull(3);
     revoked_at ? st->Bind(4, revoked_at) : st->BindNull(4);

@@ -59,7 +59,7 @@ std::string ParseReport(const pugi::xml_node& delivery, const pugi::xml_node& re
     return "unknown ActionCode '" + action.substr(0, 8) + "'";
   }
   r.received_at = Text(data, v.report_received);
-  if (!ParseTimestamp(r.received_at)) return std::string(v.report_received) + " is not an RFC 3339 UTC time";
+  if (!ParseUtcTimestamp(r.received_at)) return std::string(v.report_received) + " is not an RFC 3339 UTC time";
   r.payer_id = Text(delivery, "Payer/PayerIds/Id");
   if (!OptDate(delivery, "PaymentPeriod/PaymentDate", r.payment_date)) return "PaymentDate is not a date";
   if (!OptDate(delivery, "PaymentPeriod/StartDate", r.period_start)) return "PaymentPeriod StartDate is not a date";
@@ -171,7 +171,7 @@ std::optional<int64_t> ParseAmountCents(std::string_view s) {
   return cents;
 }
 
-std::optional<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view s) {
+std::optional<std::chrono::system_clock::time_point> ParseUtcTimestamp(std::string_view s) {
   // YYYY-MM-DDTHH:MM:SS, optional .fraction, then Z.
   if (s.size() < 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':' || s.back() != 'Z') return std::nullopt;
   auto date = Date::Parse(s.substr(0, 10));

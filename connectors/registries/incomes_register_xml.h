@@ -74,6 +74,6 @@ Result<std::vector<ParsedIncomeReport>> ParseIncomesAnswer(std::string_view xml)
 std::optional<int64_t> ParseAmountCents(std::string_view text);
 
 // RFC 3339 "YYYY-MM-DDTHH:MM:SS[.fff]Z" -> time point; nullopt otherwise (UTC only).
-std::optional<std::chrono::system_clock::time_point> ParseTimestamp(std::string_view text);
+std::optional<std::chrono::system_clock::time_point> ParseUtcTimestamp(std::string_view text);
 
 }  // namespace ennakko

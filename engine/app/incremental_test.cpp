@@ -79,17 +79,22 @@ struct Fixture {
   }
 };
 
-std::set<std::pair<std::string, int64_t>> AsSet(const std::vector<std::pair<std::string, int64_t>>& v) {
-  return {v.begin(), v.end()};
-}
 
 }  // namespace
 
 TEST_CASE("a change to a guardian re-evaluates the ward's rule and nobody else", "[incremental]") {
   Fixture f("guardian");
   auto rules = Rules(ENNAKKO_SOURCE_ROOT "/rules");
-  REQUIRE(rules->rules().size() == 1);  // preschool-offer: about the child, offered to the guardians
-  const std::string service = rules->rules()[0].spec->service;
+  // preschool-offer: about the child, offered to the guardians. (The other shipped rules decide
+  // nothing here: nobody is in early childhood education.)
+  const std::string service = "preschool-offer";
+  auto evaluated = [&] {
+    std::set<std::pair<std::string, int64_t>> out;
+    for (const auto& e : f.inc->last_evaluated()) {
+      if (e.first == service) out.insert(e);
+    }
+    return out;
+  };
   const int32_t kid_birth = Date::FromYmd(2020, 5, 5).days;
   f.AddResident(1, Date::FromYmd(1990, 1, 1).days, "091", "sv", "Testikuja 1");   // guardian
   f.AddResident(2, kid_birth, "091", "sv", "Testikuja 1");                       // ward
@@ -107,7 +112,7 @@ TEST_CASE("a change to a guardian re-evaluates the ward's rule and nobody else",
   auto pass = f.inc->Changed(*rules, {1});
   REQUIRE(pass.ok());
   // Evaluated: the guardian (changed) and, because the rule reads subject.guardians, the ward.
-  CHECK(AsSet(f.inc->last_evaluated()) == std::set<std::pair<std::string, int64_t>>{{service, 1}, {service, 2}});
+  CHECK(evaluated() == std::set<std::pair<std::string, int64_t>>{{service, 1}, {service, 2}});
   CHECK(pass->decisions == 1);  // the guardian is outside applies_to; the ward is decided
   CHECK(pass->decisions_changed == 1);
   CHECK(pass->offers_cancelled == 1);
@@ -118,7 +123,7 @@ TEST_CASE("a change to a guardian re-evaluates the ward's rule and nobody else",
   f.Exec("UPDATE residents SET municipality = '049' WHERE id = 3");
   pass = f.inc->Changed(*rules, {3});
   REQUIRE(pass.ok());
-  CHECK(AsSet(f.inc->last_evaluated()) == std::set<std::pair<std::string, int64_t>>{{service, 3}});
+  CHECK(evaluated() == std::set<std::pair<std::string, int64_t>>{{service, 3}});
   CHECK(pass->offers_cancelled == 1);
 }
 
