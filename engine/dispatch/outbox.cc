@@ -39,7 +39,7 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
   std::string now = FormatTimestamp(clock_.Now());
   auto st = db_.Prepare(
       "SELECT o.id, o.idem_key, o.service, o.period, o.attempts, r.hetu, o.language, r.phone, r.email, "
-      "r.address_protected, s.first_names FROM outbox o JOIN residents r ON r.id = o.recipient_id "
+      "r.address_protected, s.first_names, o.kind, o.reply_to FROM outbox o JOIN residents r ON r.id = o.recipient_id "
       "JOIN residents s ON s.id = o.subject_id WHERE o.state = 'queued' AND o.next_attempt_at <= ? "
       "ORDER BY o.next_attempt_at, o.id LIMIT ?");
   if (!st.ok()) return st.status();
@@ -62,6 +62,8 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
     c.address_protected = st->Int(9) != 0;
     std::string first = st->Text(10);
     c.subject_first_name = first.substr(0, first.find(' '));
+    c.kind = st->Text(11);
+    c.reply_to = st->OptInt(12).value_or(0);
     out.push_back(std::move(c));
   }
   auto upd = db_.Prepare("UPDATE outbox SET state = 'sending', channel = ?, updated_at = ? WHERE id = ?");
@@ -97,7 +99,7 @@ Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view r
   ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "sent", "", ref));
   auto st = db_.Prepare(
       "UPDATE outbox SET state = 'sent', channel = ?, gateway_ref = ?, attempts = ?, last_error = NULL, "
-      "updated_at = ? WHERE id = ?");
+      "updated_at = ?4, sent_at = COALESCE(sent_at, ?4) WHERE id = ?5");
   if (!st.ok()) return st.status();
   st->Bind(1, channel).Bind(2, ref).Bind(3, attempt).Bind(4, FormatTimestamp(clock_.Now())).Bind(5, id);
   return st->Run();
