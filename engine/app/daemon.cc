@@ -189,7 +189,7 @@ Status Daemon::Start() {
   if (config_.replies) {
     replies_ = std::make_unique<RepliesService>(
         config_, clock_, [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); },
-        [this](std::string_view code) { return pseudonyms_->Of(code); });
+        [this](std::string_view code) { return pseudonyms_->Of(code); }, [this] { (void)audit_->Flush(); });
     ENNAKKO_RETURN_IF_ERROR(replies_->Open());
     replies_->SetRules(rules_);
     dispatcher_->SetMessageValues(replies_->MessageValues());

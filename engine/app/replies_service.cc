@@ -68,12 +68,14 @@ const char* ReminderPrefix(const std::string& language) {
 
 }  // namespace
 
-RepliesService::RepliesService(const Config& config, const Clock& clock, AuditFn audit, PseudonymFn pseudonym)
+RepliesService::RepliesService(const Config& config, const Clock& clock, AuditFn audit, PseudonymFn pseudonym,
+                               std::function<void()> flush_audit)
     : config_(config),
       replies_(config.replies.value_or(RepliesConfig{})),
       clock_(clock),
       audit_(std::move(audit)),
       pseudonym_(std::move(pseudonym)),
+      flush_audit_(std::move(flush_audit)),
       desk_options_{replies_.signing_key, replies_.link_base_url,
                     std::chrono::hours(24) * replies_.link_valid_days} {
   if (config.suomifi) {
@@ -143,6 +145,7 @@ HttpResponse RepliesService::Inbound(const HttpRequest& r) {
   std::lock_guard lock(mu_);
   handler_rules_ = Rules();
   std::string answer = desk_->HandleSms(Param(r.query, "from"), Param(r.query, "text"));
+  if (flush_audit_) flush_audit_();
   return HttpResponse{200, "text/plain; charset=utf-8", answer};
 }
 
@@ -167,6 +170,7 @@ HttpResponse RepliesService::Dlr(const HttpRequest& r) {
   }
   std::lock_guard lock(mu_);
   Status st = desk_->HandleDeliveryReport(id, status);
+  if (flush_audit_) flush_audit_();
   if (st.ok()) return HttpResponse{204, "text/plain; charset=utf-8", ""};
   spdlog::warn("replies: delivery report {} for outbox {}: {}", status, id, st.ToString());
   switch (st.code()) {
@@ -189,7 +193,9 @@ HttpResponse RepliesService::ReplyPagePost(const HttpRequest& r) {
   if (token.empty()) token = Param(r.query, "t");
   std::lock_guard lock(mu_);
   handler_rules_ = Rules();
-  return Html(desk_->HandleLinkPost(token, Param(form, "answer")));
+  ReplyPage page = desk_->HandleLinkPost(token, Param(form, "answer"));
+  if (flush_audit_) flush_audit_();
+  return Html(page);
 }
 
 int RepliesService::PollSuomiFiEvents(Db& db) {

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <ostream>
 #include <memory>
 #include <mutex>
@@ -32,7 +33,9 @@ namespace ennakko {
 
 class RepliesService {
  public:
-  RepliesService(const Config& config, const Clock& clock, AuditFn audit, PseudonymFn pseudonym);
+  // `flush_audit` makes the audit events of a handled request durable before it is answered.
+  RepliesService(const Config& config, const Clock& clock, AuditFn audit, PseudonymFn pseudonym,
+                 std::function<void()> flush_audit);
   ~RepliesService();
 
   // Opens the handlers' own store connection. REQUIRES: config.replies is set.
@@ -61,6 +64,7 @@ class RepliesService {
   const Clock& clock_;
   const AuditFn audit_;
   const PseudonymFn pseudonym_;
+  const std::function<void()> flush_audit_;
   const ReplyDeskOptions desk_options_;
   std::unique_ptr<SuomiFiEventsClient> events_;  // when Suomi.fi is configured
 

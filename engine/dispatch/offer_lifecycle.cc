@@ -87,12 +87,15 @@ Result<OfferState> NextState(OfferState from, OfferEvent event) {
   switch (event) {
     case OfferEvent::kDelivered:
       if (from == S::kSent || from == S::kInDoubt) return S::kDelivered;
+      // Kannel reports within milliseconds, often before the dispatcher has recorded the send:
+      // keep the report on the row; Outbox::MarkSent then lands on delivered (or failed).
+      if (from == S::kSending) return from;
       // A late report: the offer moved on; only the delivery time is recorded.
       if (from == S::kDelivered || from == S::kReminded || from == S::kReplied || from == S::kExpired) return from;
       return refuse();
     case OfferEvent::kNotDelivered:
       if (from == S::kSent || from == S::kDelivered || from == S::kReminded || from == S::kInDoubt) return S::kFailed;
-      if (from == S::kFailed) return from;  // a second report of the same failure
+      if (from == S::kFailed || from == S::kSending) return from;  // repeated, or early (above)
       return refuse();
     case OfferEvent::kRemind:
       if (from == S::kSent || from == S::kDelivered || from == S::kReminded) return S::kReminded;

@@ -9,6 +9,8 @@
 //   sent / delivered / reminded ──expire──► expired
 //   in_doubt ──delivered / accept / decline──► delivered / replied (the report proves it left)
 //
+// A report that arrives while the offer is still `sending` (Kannel is that fast) is kept on the
+// row and Outbox::MarkSent then records delivered or failed instead of sent.
 // A delivery report for an offer that has moved on (reminded, replied, expired) keeps its state
 // and records only when and how it was delivered. Everything else (answering twice, answering an
 // expired, cancelled or queued offer, a delivery report for an offer never sent) is refused with

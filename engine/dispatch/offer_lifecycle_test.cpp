@@ -28,7 +28,8 @@ TEST_CASE("the state machine allows the issue's transitions and refuses the rest
       // refused
       {S::kReplied, E::kAccept, std::nullopt},        {S::kReplied, E::kDecline, std::nullopt},
       {S::kExpired, E::kAccept, std::nullopt},        {S::kCancelled, E::kAccept, std::nullopt},
-      {S::kQueued, E::kDelivered, std::nullopt},      {S::kSending, E::kDelivered, std::nullopt},
+      {S::kSending, E::kDelivered, S::kSending},      // early: kept on the row for MarkSent
+      {S::kQueued, E::kDelivered, std::nullopt},
       {S::kCancelled, E::kDelivered, std::nullopt},   {S::kFailed, E::kAccept, std::nullopt},
       {S::kReplied, E::kExpire, std::nullopt},        {S::kReplied, E::kRemind, std::nullopt},
       {S::kQueued, E::kExpire, std::nullopt},         {S::kInDoubt, E::kRemind, std::nullopt},
@@ -140,4 +141,21 @@ TEST_CASE("a shorter day length scales reply_within and remind_after (test-only 
   f.clock.Advance(chr::seconds(7));
   CHECK(f.lifecycle.RemindAndExpire(f.rule_for, chr::seconds(1))->expired == 1);
   CHECK(f.State(id) == "expired");
+}
+
+TEST_CASE("a delivery report that arrives before the send is recorded is not lost", "[replies]") {
+  RepliesFixture f;
+  int64_t delivered = f.Offer(1, "sending");
+  int64_t failed = f.Offer(2, "sending");
+  CHECK(*f.lifecycle.RecordDelivery(delivered, DeliveryReport::Delivered("handset", "kannel-dlr")) == OfferState::kSending);
+  CHECK(*f.lifecycle.RecordDelivery(failed, DeliveryReport::NotDelivered("DLR 2", "kannel-dlr")) == OfferState::kSending);
+  Outbox outbox(*f.db, f.clock);
+  REQUIRE(outbox.MarkSent(delivered, "sms", "", 1).ok());
+  REQUIRE(outbox.MarkSent(failed, "sms", "", 1).ok());
+  CHECK(f.State(delivered) == "delivered");
+  CHECK(f.State(failed) == "failed");
+  CHECK(f.Column(failed, "last_error") == "DLR 2");
+  int64_t plain = f.Offer(1, "sending", 4);
+  REQUIRE(outbox.MarkSent(plain, "sms", "", 1).ok());
+  CHECK(f.State(plain) == "sent");
 }

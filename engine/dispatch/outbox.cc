@@ -98,8 +98,10 @@ Status Outbox::RecordDelivery(int64_t id, int attempt, std::string_view channel,
 Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view ref, int attempt) {
   ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "sent", "", ref));
   auto st = db_.Prepare(
-      "UPDATE outbox SET state = 'sent', channel = ?, gateway_ref = ?, attempts = ?, last_error = NULL, "
-      "updated_at = ?4, sent_at = COALESCE(sent_at, ?4) WHERE id = ?5");
+      "UPDATE outbox SET channel = ?, gateway_ref = ?, attempts = ?, updated_at = ?4, sent_at = COALESCE(sent_at, ?4), "
+      // A delivery report may have come in while we were sending (offer_lifecycle.h).
+      "state = CASE WHEN closed_at IS NOT NULL THEN 'failed' WHEN delivered_at IS NOT NULL THEN 'delivered' "
+      "ELSE 'sent' END, last_error = CASE WHEN closed_at IS NOT NULL THEN last_error END WHERE id = ?5");
   if (!st.ok()) return st.status();
   st->Bind(1, channel).Bind(2, ref).Bind(3, attempt).Bind(4, FormatTimestamp(clock_.Now())).Bind(5, id);
   return st->Run();
