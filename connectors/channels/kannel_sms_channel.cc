@@ -13,6 +13,7 @@
 
 #include "connectors/channels/sms_encoding.h"
 #include "connectors/http/http_client.h"
+#include "engine/base/crypto.h"
 
 namespace ennakko {
 namespace {
@@ -60,6 +61,10 @@ SendOutcome Classify(const HttpClientResult& reply) {
 
 }  // namespace
 
+std::string KannelDlrSignature(std::string_view key, int64_t outbox_id) {
+  return HmacSha256Hex(key, "ennakko-dlr-v1|" + std::to_string(outbox_id)).substr(0, 32);
+}
+
 KannelSmsChannel::KannelSmsChannel(KannelSmsOptions options) : options_(std::move(options)) {}
 
 Status KannelSmsChannel::ValidateOptions(const KannelSmsOptions& options) {
@@ -71,6 +76,9 @@ Status KannelSmsChannel::ValidateOptions(const KannelSmsOptions& options) {
   if (options.username.empty()) return Status::Invalid("sms: username is empty");
   if (options.max_messages < 1) return Status::Invalid("sms: max_messages must be at least 1");
   if (options.timeout.count() <= 0) return Status::Invalid("sms: timeout must be positive");
+  if (!options.dlr_url.empty() && options.dlr_key.size() < 16) {
+    return Status::Invalid("sms: delivery reports need a signing key of at least 16 bytes");
+  }
   return Status::Ok();
 }
 
@@ -101,8 +109,11 @@ SendOutcome KannelSmsChannel::Send(const OutgoingMessage& message) {
   params.emplace_back("coding", IsGsm7(text) ? "0" : "2");
   params.emplace_back("max-messages", std::to_string(options_.max_messages));
   if (!options_.dlr_url.empty()) {
-    params.emplace_back("dlr-mask", "3");
-    params.emplace_back("dlr-url", options_.dlr_url);
+    params.emplace_back("dlr-mask", "31");
+    params.emplace_back("dlr-url", options_.dlr_url +
+                                       (options_.dlr_url.find('?') == std::string::npos ? "?" : "&") +
+                                       "id=" + std::to_string(message.outbox_id) + "&sig=" +
+                                       KannelDlrSignature(options_.dlr_key, message.outbox_id) + "&status=%d");
   }
 
   Result<std::string> url = Status::Internal("unset");

@@ -2,7 +2,7 @@
 //
 // Send issues one GET to sendsms with username, password, to, from, text (UTF-8, charset=UTF-8),
 // coding (0 = GSM-7 when the text is representable, else 2 = UCS-2), max-messages, and, when a
-// dlr_url is configured, dlr-mask=3 (delivered + failed) with dlr-url. The SMS carries the body
+// dlr_url is configured, dlr-mask=31 with a signed per-message dlr-url (see dlr_url below). The SMS carries the body
 // only (the title is for channels with a subject line). Outcomes: 202, or 200 whose reply says
 // "Accepted"/"Sent" -> Sent; 5xx, a refused connection or a timeout -> Transient; 4xx (403 bad
 // credentials, 400 missing receiver) -> Permanent with Kannel's reply text as detail; a text
@@ -31,14 +31,22 @@ struct KannelSmsOptions {
   // The sender shown to the resident (a short code or name); empty leaves it to Kannel's
   // global-sender.
   std::string from;
-  // Optional delivery-report callback URL; Kannel's escapes (%d status, %p recipient, %T time,
-  // %F SMSC id) are passed through for Kannel to fill in. Empty: no delivery reports asked.
+  // Optional delivery-report callback URL (the daemon's /api/v1/sms/dlr). Each message asks for
+  // dlr-mask 31 (delivered, not delivered, queued, accepted and refused by the SMSC) with
+  // dlr-url = dlr_url + "?id=<outbox id>&sig=<KannelDlrSignature>&status=%d"; Kannel fills in
+  // %d. Empty: no delivery reports asked.
   std::string dlr_url;
+  // The key of the `sig` above (Kannel cannot send a bearer token). Required with dlr_url.
+  std::string dlr_key;
   // The most SMS parts one message may use (concatenated SMS); longer texts fail permanently.
   int max_messages = 3;
   // The bound on one sendsms call (connect + request + reply).
   std::chrono::milliseconds timeout{5000};
 };
+
+// The signature a delivery-report URL carries for an outbox row: the first 32 hex characters of
+// HMAC-SHA-256(key, "ennakko-dlr-v1|<id>"). The endpoint recomputes and compares it.
+std::string KannelDlrSignature(std::string_view key, int64_t outbox_id);
 
 class KannelSmsChannel : public Channel {
  public:

@@ -62,7 +62,8 @@ OutgoingMessage Message(std::string body) {
 TEST_CASE("KannelSmsChannel sends the right sendsms parameters and maps 202 to Sent") {
   FakeSendsms kannel(202, "0: Accepted for delivery");
   KannelSmsOptions o = Options(kannel.url());
-  o.dlr_url = "http://127.0.0.1:8080/dlr?id=7&status=%d";
+  o.dlr_url = "http://127.0.0.1:8080/api/v1/sms/dlr";
+  o.dlr_key = "dlr-key-0123456789abcdef";
   KannelSmsChannel channel(o);
   CHECK(channel.name() == "sms");
   CHECK_FALSE(channel.idempotent());
@@ -82,8 +83,14 @@ TEST_CASE("KannelSmsChannel sends the right sendsms parameters and maps 202 to S
     CHECK(q["charset"] == "UTF-8");
     CHECK(q["coding"] == "0");
     CHECK(q["max-messages"] == "3");
-    CHECK(q["dlr-mask"] == "3");
-    CHECK(q["dlr-url"] == "http://127.0.0.1:8080/dlr?id=7&status=%d");
+    CHECK(q["dlr-mask"] == "31");
+    // Signed per message: Kannel cannot send a bearer token to our endpoint.
+    const int64_t id = Message("x").outbox_id;
+    CHECK(q["dlr-url"] == "http://127.0.0.1:8080/api/v1/sms/dlr?id=" + std::to_string(id) +
+                              "&sig=" + KannelDlrSignature(o.dlr_key, id) + "&status=%d");
+    CHECK(KannelDlrSignature(o.dlr_key, id).size() == 32);
+    CHECK(KannelDlrSignature(o.dlr_key, id) != KannelDlrSignature(o.dlr_key, id + 1));
+    CHECK(KannelDlrSignature(o.dlr_key, id) != KannelDlrSignature("another-key-0123456789", id));
   }
   SECTION("UCS-2 text") {
     CHECK(channel.Send(Message("Žiljak 你好")).kind == SendOutcome::Kind::kSent);
@@ -162,6 +169,11 @@ TEST_CASE("KannelSmsChannel::ValidateOptions") {
   o = Options("http://127.0.0.1:13013/cgi-bin/sendsms");
   o.max_messages = 0;
   CHECK_FALSE(KannelSmsChannel::ValidateOptions(o).ok());
+  o = Options("http://127.0.0.1:13013/cgi-bin/sendsms");
+  o.dlr_url = "http://127.0.0.1:8080/api/v1/sms/dlr";
+  CHECK_FALSE(KannelSmsChannel::ValidateOptions(o).ok());  // delivery reports without a key
+  o.dlr_key = "dlr-key-0123456789abcdef";
+  CHECK(KannelSmsChannel::ValidateOptions(o).ok());
 }
 
 }  // namespace

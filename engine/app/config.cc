@@ -190,6 +190,22 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
   r.Opt("/dispatch/max_attempts", c.dispatch.max_attempts);
   if (const auto* v = r.Get("/dispatch/initial_backoff_ms")) c.dispatch.initial_backoff = std::chrono::milliseconds(v->get<int64_t>());
   if (const auto* v = r.Get("/dispatch/max_backoff_ms")) c.dispatch.max_backoff = std::chrono::milliseconds(v->get<int64_t>());
+  if (r.Get("/replies")) {
+    RepliesConfig rc;
+    rc.signing_key = r.Secret("/replies/signing_key");
+    if (!rc.signing_key.empty() && rc.signing_key.size() < 16) {
+      diags.Error(doc->At("/replies/signing_key"), "/replies/signing_key: the key is shorter than 16 bytes",
+                  "use a random key, e.g. `openssl rand -hex 32`");
+    }
+    r.Opt("/replies/link_base_url", rc.link_base_url);
+    r.Opt("/replies/link_valid_days", rc.link_valid_days);
+    rc.sms_secret = r.Secret("/replies/sms_secret");
+    r.Opt("/replies/dlr_url", rc.dlr_url);
+    r.Opt("/replies/lifecycle_every_seconds", rc.lifecycle_every_seconds);
+    r.Opt("/replies/suomifi_events_every_seconds", rc.suomifi_events_every_seconds);
+    r.Opt("/replies/test_day_seconds", rc.test_day_seconds);
+    c.replies = rc;
+  }
   r.Opt("/http/address", c.http_address);
   r.Opt("/http/port", c.http_port);
   c.http_token = r.Secret("/http/token");

@@ -77,6 +77,18 @@ struct IncomesConnectorConfig {
   int timeout_ms = 10000;
 };
 
+// Replies, delivery reports, reminders (engine/dispatch/reply_desk.h, offer_lifecycle.h).
+struct RepliesConfig {
+  std::string signing_key;        // HMAC key of reply links and Kannel delivery-report URLs
+  std::string link_base_url;      // public URL of the reply page (served at /reply)
+  int link_valid_days = 60;
+  std::string sms_secret;         // in Kannel's sms-service get-url: ?secret=...
+  std::string dlr_url;            // the daemon's /api/v1/sms/dlr as Kannel reaches it
+  int lifecycle_every_seconds = 60;        // reminders and expiry
+  int suomifi_events_every_seconds = 300;  // events feed poll
+  int test_day_seconds = 0;       // TEST ONLY: length of a rule's "d" in seconds (0 = a real day)
+};
+
 struct Config {
   std::string file;  // the config file itself
 
@@ -105,6 +117,7 @@ struct Config {
   std::optional<IncomesConnectorConfig> incomes;  // connectors.incomes
 
   DispatcherOptions dispatch;
+  std::optional<RepliesConfig> replies;
 
   std::string http_address = "127.0.0.1";
   int http_port = 8080;

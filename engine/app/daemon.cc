@@ -25,6 +25,7 @@
 #include "engine/app/consent_api.h"
 #include "engine/app/incremental_pass.h"
 #include "engine/app/evaluation_pass.h"
+#include "engine/app/replies_service.h"
 #include "engine/audit/audit_log.h"
 #include "engine/audit/pseudonym.h"
 #include "engine/base/metrics.h"
@@ -89,6 +90,7 @@ class Daemon {
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ConsentApi> consent_api_;  // before http_: its handlers go away after the server
   std::unique_ptr<HttpServer> http_;
+  std::unique_ptr<RepliesService> replies_;  // when config.replies is set
   std::atomic<bool> ready_{false};
   std::thread signal_thread_;
 };
@@ -179,6 +181,10 @@ Status Daemon::Start() {
     o.from = config_.sms->from;
     o.max_messages = config_.sms->max_messages;
     o.timeout = std::chrono::milliseconds(config_.sms->timeout_ms);
+    if (config_.replies && !config_.replies->dlr_url.empty()) {  // delivery reports (replies_service.h)
+      o.dlr_url = config_.replies->dlr_url;
+      o.dlr_key = config_.replies->signing_key;
+    }
     ENNAKKO_RETURN_IF_ERROR(KannelSmsChannel::ValidateOptions(o));
     channels_.push_back(std::make_unique<KannelSmsChannel>(o));
     channels["sms"] = channels_.back().get();
@@ -229,6 +235,14 @@ Status Daemon::Start() {
       [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); },
       [this](std::string_view code) { return pseudonyms_->Of(code); });
   dispatcher_->SetRules(rules_);
+  if (config_.replies) {
+    replies_ = std::make_unique<RepliesService>(
+        config_, clock_, [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); },
+        [this](std::string_view code) { return pseudonyms_->Of(code); }, [this] { (void)audit_->Flush(); });
+    ENNAKKO_RETURN_IF_ERROR(replies_->Open());
+    replies_->SetRules(rules_);
+    dispatcher_->SetMessageValues(replies_->MessageValues());
+  }
   auto recovered = dispatcher_->Recover();
   if (!recovered.ok()) return recovered.status();
 
@@ -269,6 +283,7 @@ Status Daemon::Start() {
     wake_.Notify();
   });
   consent_api_->Register(*http_);
+  if (replies_) replies_->AddRoutes(*http_);
   ENNAKKO_RETURN_IF_ERROR(http_->Start());
   spdlog::info("http: listening on {}:{} (/healthz, /readyz, /metrics)", config_.http_address, http_->port());
 
@@ -308,6 +323,7 @@ void Daemon::ReloadRules(const char* trigger) {
   rules_ = next;
   dispatcher_->SetRules(rules_);
   consent_api_->SetRules(rules_);
+  if (replies_) replies_->SetRules(rules_);
   Audit("rules.loaded", {{"revision", rules_->revision()}, {"rules", rules_->rules().size()}, {"trigger", trigger}});
   spdlog::info("rules: reloaded, revision {}", rules_->revision());
 }
@@ -339,6 +355,7 @@ void Daemon::UpdateMetrics() {
   count("SELECT service, verdict, count(*) FROM decisions GROUP BY service, verdict", "ennakko_decisions", {"service", "verdict"});
   count("SELECT service, state, count(*) FROM outbox GROUP BY service, state", "ennakko_offers", {"service", "state"});
   count("SELECT connector, count(*) FROM quarantine GROUP BY connector", "ennakko_quarantined_records", {"connector"});
+  UpdateReplyMetrics(*db_, metrics_);
   metrics_.Clear("ennakko_rules_info");
   metrics_.Set("ennakko_rules_info", {{"revision", rules_->revision()}}, 1);
 }
@@ -442,8 +459,9 @@ void Daemon::Loop() {
       // about residents is backed by data.
       ready_ = polled_once;
     }
+    // Reminders, expiry and Suomi.fi delivery events; reminders are drained just below.
+    bool progressed = replies_ && replies_->Tick(*db_);
     // Drain everything that is due, batch by batch, unless asked to stop.
-    bool progressed = false;
     while (!wake_.stop) {
       auto drained = dispatcher_->DrainOnce(wake_.stop);
       if (!drained.ok()) {

@@ -1,5 +1,5 @@
-// The `ennakko` command: serve, rules check/test, explain, simulate, audit tail/verify, demo
-// generate, version. Exit codes: 0 ok, 1 findings (rule errors, failed rule tests, audit chain
+// The `ennakko` command: serve, rules check/test, explain, simulate, audit tail/verify, report
+// funnel, demo generate, version. Exit codes: 0 ok, 1 findings (rule errors, failed rule tests, audit chain
 // broken, subject not found), 2 usage or configuration error.
 #include <unistd.h>
 
@@ -14,6 +14,7 @@
 #include "engine/app/config.h"
 #include "engine/app/daemon.h"
 #include "engine/app/explain.h"
+#include "engine/app/replies_service.h"
 #include "engine/app/rule_tests.h"
 #include "engine/app/simulate.h"
 #include "engine/audit/tail.h"
@@ -127,6 +128,14 @@ int main(int argc, char** argv) {
   demo_generate->add_option("--change-batches", demo_options.change_batches, "Change batches after the snapshot")->capture_default_str();
   demo_generate->add_flag("--inject-malformed", demo_options.inject_malformed, "Add malformed lines to the last batch");
 
+  auto* report = app.add_subcommand("report", "Reports from the store");
+  report->require_subcommand(1);
+  std::string report_service, report_period;
+  auto* report_funnel = report->add_subcommand("funnel", "Eligible -> offered -> delivered -> responded -> accepted, per service and period");
+  report_funnel->add_option("--config,-c", config_path, "Configuration file (store)")->capture_default_str();
+  report_funnel->add_option("--service", report_service, "Only this service");
+  report_funnel->add_option("--period", report_period, "Only this period (campaign), e.g. 2026");
+
   auto* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -141,6 +150,7 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (*serve) return ennakko::RunServe(config_path);
+  if (*report_funnel) return ennakko::RunReportFunnel(config_path, report_service, report_period, std::cout, std::cerr);
   if (*rules_check) {
     ennakko::Diagnostics diags;
     ennakko::Status st = ennakko::CheckRulePaths(rule_paths, diags);

@@ -154,12 +154,17 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
       Attempt& a = attempts[i];
       a.attempted = true;
       std::string title = rule ? (rule->title.count(o.recipient_language) ? rule->title.at(o.recipient_language) : rule->title.at("fi")) : "";
-      RenderedMessage m = RenderMessage(*rule, o.recipient_language,
-                                        {{"child_first_name", o.subject_first_name}, {"period", o.period},
-                                         {"service_title", title}, {"reply_code", ReplyCode(o.id)}});
-      OutgoingMessage msg{o.id, o.idem_key, o.service, ToRecipient(o, pseudonym_), m.title, m.body};
+      // Rendered per channel: a reply link belongs in an email, not in an SMS (message_values_).
+      auto render = [&](const std::string& channel) {
+        std::map<std::string, std::string> values = {{"child_first_name", o.subject_first_name}, {"period", o.period},
+                                                     {"service_title", title}, {"reply_code", ReplyCode(o.id)}};
+        if (message_values_) message_values_(o, channel, values);
+        RenderedMessage m = RenderMessage(*rule, o.recipient_language, values);
+        return OutgoingMessage{o.id, o.idem_key, o.service, ToRecipient(o, pseudonym_), m.title, m.body};
+      };
       std::string channel = o.channel;
       for (;;) {
+        OutgoingMessage msg = render(channel);
         SendOutcome out = channels_.at(channel)->Send(msg);
         a.tries.emplace_back(channel, out);
         if (out.kind != SendOutcome::Kind::kPermanent) break;

@@ -65,6 +65,12 @@ class Dispatcher {
   // The rule set supplies channel lists and message templates; swap on reload.
   void SetRules(std::shared_ptr<const RuleSet> rules) { rules_ = std::move(rules); }
 
+  // Extra placeholder values for one message on one channel (reply links, reminder wording),
+  // set by engine/app. Called on worker threads: must be thread-safe.
+  using MessageValuesFn = std::function<void(const ClaimedOffer&, std::string_view channel,
+                                             std::map<std::string, std::string>& values)>;
+  void SetMessageValues(MessageValuesFn fn) { message_values_ = std::move(fn); }
+
   // Handles one batch of due offers; returns what happened. Zero claimed means nothing is due.
   Result<DrainStats> DrainOnce(const std::atomic<bool>& stop);
 
@@ -83,6 +89,7 @@ class Dispatcher {
   AuditFn audit_;
   PseudonymFn pseudonym_;
   std::shared_ptr<const RuleSet> rules_;
+  MessageValuesFn message_values_;
   std::mt19937_64 jitter_{std::random_device{}()};
 };
 

@@ -40,7 +40,7 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
   auto st = db_.Prepare(
       "SELECT o.id, o.idem_key, o.service, o.period, o.attempts, r.hetu, o.language, r.phone, r.email, "
       "r.address_protected, s.first_names, r.first_names, r.last_name, r.street_address, r.postal_code, "
-      "r.post_office FROM outbox o JOIN residents r ON r.id = o.recipient_id "
+      "r.post_office, o.kind, o.reply_to FROM outbox o JOIN residents r ON r.id = o.recipient_id "
       "JOIN residents s ON s.id = o.subject_id WHERE o.state = 'queued' AND o.next_attempt_at <= ? "
       "ORDER BY o.next_attempt_at, o.id LIMIT ?");
   if (!st.ok()) return st.status();
@@ -69,6 +69,8 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
       c.postal_code = st->OptText(14);
       c.post_office = st->OptText(15);
     }
+    c.kind = st->Text(16);
+    c.reply_to = st->OptInt(17).value_or(0);
     out.push_back(std::move(c));
   }
   auto upd = db_.Prepare("UPDATE outbox SET state = 'sending', channel = ?, updated_at = ? WHERE id = ?");
@@ -103,8 +105,10 @@ Status Outbox::RecordDelivery(int64_t id, int attempt, std::string_view channel,
 Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view ref, int attempt) {
   ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "sent", "", ref));
   auto st = db_.Prepare(
-      "UPDATE outbox SET state = 'sent', channel = ?, gateway_ref = ?, attempts = ?, last_error = NULL, "
-      "updated_at = ? WHERE id = ?");
+      "UPDATE outbox SET channel = ?, gateway_ref = ?, attempts = ?, updated_at = ?4, sent_at = COALESCE(sent_at, ?4), "
+      // A delivery report may have come in while we were sending (offer_lifecycle.h).
+      "state = CASE WHEN closed_at IS NOT NULL THEN 'failed' WHEN delivered_at IS NOT NULL THEN 'delivered' "
+      "ELSE 'sent' END, last_error = CASE WHEN closed_at IS NOT NULL THEN last_error END WHERE id = ?5");
   if (!st.ok()) return st.status();
   st->Bind(1, channel).Bind(2, ref).Bind(3, attempt).Bind(4, FormatTimestamp(clock_.Now())).Bind(5, id);
   return st->Run();

@@ -57,6 +57,9 @@ struct ClaimedOffer {
   std::string subject_first_name;
   // Chosen at claim time and stored before any send, so a restart knows which channel was in use.
   std::string channel;
+  // "offer", or "reminder" of the offer `reply_to` (offer_lifecycle.h).
+  std::string kind = "offer";
+  int64_t reply_to = 0;
 };
 
 // The channel chosen for an offer, or why none can reach the recipient.

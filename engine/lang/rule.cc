@@ -18,8 +18,10 @@ namespace fs = std::filesystem;
 namespace ennakko {
 
 const std::vector<std::string>& MessagePlaceholders() {
+  // reply_link: the signed one-click reply URL (empty in SMS); reminder: "Muistutus: " etc. in a
+  // reminder, empty in the offer itself (engine/app/replies_service.cc).
   static const std::vector<std::string> kNames = {"child_first_name", "period", "service_title",
-                                                  "reply_code"};
+                                                  "reply_code", "reply_link", "reminder"};
   return kNames;
 }
 

@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 6> kMigrations = {
+constexpr auto kMigrations = std::to_array<const char*>({
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
@@ -256,7 +256,35 @@ CREATE TABLE incomes_fetched (
     R"sql(
 CREATE INDEX outbox_subject ON outbox(service, subject_id, period);
 )sql",
-};
+    // 7: replies: what happens after an offer is sent (engine/dispatch/offer_lifecycle.h). States
+    // added: delivered, expired, reminded, replied (with outcome accepted | declined). A reminder
+    // is an outbox row of its own (kind 'reminder', reply_to = the offer), sent at most once.
+    R"sql(
+ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT 'offer';   -- offer | reminder
+ALTER TABLE outbox ADD COLUMN reply_to INTEGER REFERENCES outbox(id); -- a reminder's offer
+ALTER TABLE outbox ADD COLUMN sent_at TEXT;        -- first accepted by a gateway
+ALTER TABLE outbox ADD COLUMN delivered_at TEXT;   -- handset, mailbox read or paper mail created
+ALTER TABLE outbox ADD COLUMN delivery TEXT;       -- how: handset | read | paper
+ALTER TABLE outbox ADD COLUMN reminders INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE outbox ADD COLUMN reminded_at TEXT;
+ALTER TABLE outbox ADD COLUMN outcome TEXT;        -- accepted | declined
+ALTER TABLE outbox ADD COLUMN replied_at TEXT;
+ALTER TABLE outbox ADD COLUMN reply_via TEXT;      -- sms | link
+ALTER TABLE outbox ADD COLUMN closed_at TEXT;      -- expired, or failed after it was sent
+CREATE INDEX outbox_recipient_state ON outbox(recipient_id, state);
+CREATE INDEX outbox_gateway_ref ON outbox(gateway_ref);
+
+-- Every answer we received, matched or not. No text and no phone number: only what it meant.
+CREATE TABLE replies (
+  id           INTEGER PRIMARY KEY,
+  outbox_id    INTEGER REFERENCES outbox(id),   -- NULL when no open offer matched
+  via          TEXT NOT NULL,                   -- sms | link
+  meaning      TEXT NOT NULL,                   -- accepted | declined | objection | unrecognised | ambiguous | no_offer | refused
+  received_at  TEXT NOT NULL
+);
+CREATE INDEX replies_outbox ON replies(outbox_id);
+)sql",
+});
 
 }  // namespace
 

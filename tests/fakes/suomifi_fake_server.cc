@@ -108,7 +108,35 @@ class SuomiFiFake::Impl {
       ExpireTokens();
       return HttpResponse{204, "text/plain", ""};
     }, false);
+    AddEventRoutes();
   }
+
+  // --- delivery events (replies branch) -------------------------------------------------------
+  void AddEventRoutes() {
+    server_.AddRoute("POST", "/_test/events", [this](const HttpRequest& r) {
+      json req = json::parse(r.body, nullptr, false);
+      if (!req.is_object() || !req.contains("messageId") || !req["messageId"].is_number_integer() ||
+          !req.contains("type") || !req["type"].is_string()) {
+        return Reason(400, "expected {messageId, type, postiTrackingCode?}");
+      }
+      Status st = AddEvent(req["messageId"].get<int64_t>(), req["type"].get<std::string>(),
+                           req.value("postiTrackingCode", std::string()));
+      return st.ok() ? HttpResponse{204, "text/plain", ""} : Reason(404, st.message());
+    }, false);
+  }
+
+  Status AddEvent(int64_t message_id, const std::string& type, const std::string& tracking) {
+    std::lock_guard lock(mu_);
+    for (const SuomiFiFakeMessage& m : messages_) {
+      if (m.message_id != message_id) continue;
+      json meta = {{"messageId", m.message_id}, {"serviceId", m.service_id}, {"externalId", m.external_id}};
+      if (!tracking.empty()) meta["postiTrackingCode"] = tracking;
+      events_.push_back(json{{"type", type}, {"eventTime", Iso8601Now()}, {"metadata", meta}});
+      return Status::Ok();
+    }
+    return Status::NotFound("no message " + std::to_string(message_id));
+  }
+  // --- end of delivery events -------------------------------------------------------------------
 
   HttpServer& server() { return server_; }
 
@@ -597,5 +625,9 @@ std::vector<SuomiFiFakeAttachment> SuomiFiFake::attachments() const { return imp
 SuomiFiFakeStats SuomiFiFake::stats() const { return impl_->Stats(); }
 void SuomiFiFake::InjectFault(SuomiFiFakeFault fault) { impl_->AddFault(std::move(fault)); }
 void SuomiFiFake::ExpireTokens() { impl_->ExpireTokens(); }
+// --- delivery events (replies branch) ---
+Status SuomiFiFake::AddEvent(int64_t message_id, const std::string& type, const std::string& tracking) {
+  return impl_->AddEvent(message_id, type, tracking);
+}
 
 }  // namespace ennakko

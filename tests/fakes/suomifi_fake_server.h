@@ -43,6 +43,11 @@
 //        Faults queue up in order. A connection cannot be dropped (engine/api/http_server.h):
 //        use a delay beyond the client's timeout instead.
 //   POST /_test/expire-tokens -> 204: every token issued so far answers 401 from now on.
+//   --- delivery events (replies branch) ---
+//   POST /_test/events {messageId, type, postiTrackingCode?} -> 204: appends an event of `type`
+//        ("Electronic message read", "Paper mail created", "Posti: returned to sender", ...) for
+//        the message, with its serviceId and externalId, to the /v2/events feed; 404 for an
+//        unknown messageId.
 //
 // Active mailboxes (options.mailboxes): kOddIndividualNumber (a valid identity code whose
 // individual number is odd), kAll, kNone, or kList (exactly options.active_ids).
@@ -139,6 +144,10 @@ class SuomiFiFake {
   SuomiFiFakeStats stats() const;
   void InjectFault(SuomiFiFakeFault fault);
   void ExpireTokens();
+
+  // --- delivery events (replies branch) ---
+  // Appends an event for a message it holds, as POST /_test/events does. NotFound for an unknown id.
+  Status AddEvent(int64_t message_id, const std::string& type, const std::string& posti_tracking_code = {});
 
  private:
   class Impl;
