@@ -193,7 +193,7 @@ http: {{address: 127.0.0.1, port: {port}}}
 
         # A 503, then a re-delivered batch, then the mother's replacement report.
         fake.call("POST", "/_test/faults", json.dumps({"kind": "status", "status": 503}).encode())
-        daemon.wait_for_log(r"incomes: poll failed, retrying in \d+ s: Unavailable", 30)
+        daemon.wait_for_log(r"incomes: poll failed .*next try in [0-9.]+ s: .*Unavailable", 30)
         check(True, "a 503 is logged and backed off")
         fake.call("POST", "/_test/faults", json.dumps({"kind": "duplicate", "count": 4}).encode())
         later = utc(dt.datetime.now(dt.timezone.utc))

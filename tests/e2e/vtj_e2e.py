@@ -231,9 +231,9 @@ http:
         change(mum, later, PROTECT),
         change(mum, later, *home()),
     ]})
-    for pattern in (r"vtj: poll failed: Unavailable: vtj: POST /api/v1/muutokset: HTTP 503",
-                    r"vtj: poll failed: Unavailable: vtj: POST /api/v1/muutokset: read",
-                    r"vtj: poll failed: ResourceExhausted: .*429"):
+    for pattern in (r"vtj: poll failed .*Unavailable: vtj: POST /api/v1/muutokset: HTTP 503",
+                    r"vtj: poll failed .*Unavailable: vtj: POST /api/v1/muutokset: read",
+                    r"vtj: poll failed .*ResourceExhausted: .*429"):
         daemon.wait_for_log(pattern, timeout=30)
     check(True, "step 2: 503, a dropped connection and 429 were each logged and retried")
     last_key = json.loads(urllib.request.urlopen(f"http://127.0.0.1:{vtj_port}/_test/stats", timeout=5).read())["lastKey"]
