@@ -118,6 +118,10 @@ SchedulerTick ConnectorScheduler::PollDue(Db& db) {
       tick.records_quarantined += report->records_quarantined;
       tick.changed_residents.insert(tick.changed_residents.end(), report->changed_residents.begin(),
                                     report->changed_residents.end());
+      if (report->batches_applied > 0 || report->records_applied > 0 || report->records_quarantined > 0) {
+        tick.applied.push_back({name, report->batches_applied, report->records_applied, report->records_quarantined,
+                                static_cast<int64_t>(report->changed_residents.size()), report->cursor});
+      }
       if (metrics_) {
         metrics_->Add("ennakko_connector_polls_total", {{"connector", name}, {"outcome", "ok"}});
         metrics_->Add("ennakko_connector_records_total", {{"connector", name}},

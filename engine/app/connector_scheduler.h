@@ -71,6 +71,14 @@ struct SchedulerTick {
   std::vector<int64_t> changed_residents;
   // Names of the connectors whose first success this tick was (the daemon runs a full pass then).
   std::vector<std::string> first_successes;
+  // What each connector that applied something reported (for the audit log: counts and cursor,
+  // never personal data).
+  struct Applied {
+    std::string connector;
+    int64_t batches = 0, records = 0, quarantined = 0, changed = 0;
+    std::string cursor;
+  };
+  std::vector<Applied> applied;
 };
 
 class ConnectorScheduler {

@@ -385,12 +385,13 @@ void Daemon::Loop() {
       // A connector's first success runs a full pass (the data behind every decision is new).
       if (!tick.first_successes.empty()) evaluate = true;
       polled_once = polled_once || connectors_->AllReady();
-      if (tick.batches_applied > 0 || tick.records_applied > 0) {
-        spdlog::info("connectors: {} batch(es), {} records, {} quarantined; {} residents changed", tick.batches_applied,
-                     tick.records_applied, tick.records_quarantined, tick.changed_residents.size());
-        Audit("population.batches_applied", {{"batches", tick.batches_applied}, {"records", tick.records_applied},
-                                             {"quarantined", tick.records_quarantined},
-                                             {"residents_changed", tick.changed_residents.size()}});
+      for (const auto& a : tick.applied) {
+        if (a.records == 0 && a.quarantined == 0 && a.changed == 0) continue;  // nothing new
+        spdlog::info("{}: {} batch(es), {} records, {} quarantined; {} residents changed; cursor {}", a.connector,
+                     a.batches, a.records, a.quarantined, a.changed, a.cursor);
+        Audit("connector.applied", {{"connector", a.connector}, {"batches", a.batches}, {"records", a.records},
+                                    {"quarantined", a.quarantined}, {"residents_changed", a.changed},
+                                    {"cursor", a.cursor}});
       }
       changed = std::move(tick.changed_residents);
     }

@@ -214,7 +214,8 @@ http: {{address: 127.0.0.1, port: {port}}}
         audit = (tmp / "audit/audit.jsonl").read_text(encoding="utf-8")
         check(not HETU_RE.search(daemon.output()), "no identity code in the daemon's output")
         check(not HETU_RE.search(audit), "no identity code in the audit log")
-        check("incomes.polled" in audit, "incomes polls are audited")
+        check(any(e.get("type") == "connector.applied" and e.get("connector") == "incomes"
+                  for e in map(json.loads, audit.splitlines())), "incomes polls are audited")
     finally:
         daemon.kill()
         fake.stop()
