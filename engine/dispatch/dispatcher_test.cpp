@@ -56,7 +56,16 @@ struct Fixture {
   std::unique_ptr<Dispatcher> dispatcher;
   std::atomic<bool> stop{false};
 
-  Fixture() {
+  static DispatcherOptions Options() {
+    DispatcherOptions o;
+    o.batch_size = 10;
+    o.workers = 2;
+    o.max_attempts = 3;
+    o.initial_backoff = chr::milliseconds(1000);
+    o.max_backoff = chr::milliseconds(8000);
+    return o;
+  }
+  explicit Fixture(DispatcherOptions options = Options()) {
     REQUIRE(db->Exec(R"(
       INSERT INTO residents (id, hetu, first_names, language, phone, updated_at) VALUES
         (1, '010190-998W', 'Aino', 'fi', '+358500000001', 'x'),
@@ -64,9 +73,7 @@ struct Fixture {
         (3, '050520A998N', 'Lumi Maria', 'fi', NULL, 'x'),
         (4, '030390-998X', 'John', 'de', '+358500000004', 'x');)").ok());
     dispatcher = std::make_unique<Dispatcher>(
-        DispatcherOptions{.batch_size = 10, .workers = 2, .max_attempts = 3,
-                          .initial_backoff = chr::milliseconds(1000), .max_backoff = chr::milliseconds(8000)},
-        *db, clock, std::map<std::string, Channel*>{{"sms", &sms}, {"file", &file}},
+        options, *db, clock, std::map<std::string, Channel*>{{"sms", &sms}, {"file", &file}},
         [this](std::string_view type, const nlohmann::json& f) { audit.emplace_back(std::string(type), f); },
         [](std::string_view code) { return "p-" + std::string(code.substr(0, 2)); });
     dispatcher->SetRules(ShippedRules());

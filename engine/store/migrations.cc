@@ -10,7 +10,7 @@ namespace ennakko {
 namespace {
 
 // Each entry moves the schema from version i to i + 1.
-constexpr std::array<const char*, 2> kMigrations = {
+constexpr std::array<const char*, 3> kMigrations = {
     // 1: the foundation schema.
     R"sql(
 CREATE TABLE residents (
@@ -154,6 +154,20 @@ CREATE TABLE audit_head (
 CREATE TABLE rule_runs (
   service    TEXT PRIMARY KEY,
   last_run   TEXT NOT NULL
+);
+)sql",
+    // 3: dispatch controls: services paused by an operator (kept across restarts) and the cached
+    // Suomi.fi mailbox status of recipients (refreshed when older than the configured limit).
+    R"sql(
+CREATE TABLE service_pauses (
+  service    TEXT PRIMARY KEY,
+  paused_at  TEXT NOT NULL,
+  paused_by  TEXT NOT NULL
+);
+CREATE TABLE mailbox_status (
+  resident_id INTEGER PRIMARY KEY REFERENCES residents(id) ON DELETE CASCADE,
+  active      INTEGER NOT NULL,     -- 1: an active Suomi.fi mailbox at checked_at
+  checked_at  TEXT NOT NULL
 );
 )sql",
 };
