@@ -5,6 +5,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/app/dispatch_config.h"
 #include "engine/lang/json_schema.h"
 #include "engine/lang/yaml_source.h"
 #include "schemas/embedded_schemas.h"
@@ -144,6 +145,7 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
   r.Opt("/dispatch/max_attempts", c.dispatch.max_attempts);
   if (const auto* v = r.Get("/dispatch/initial_backoff_ms")) c.dispatch.initial_backoff = std::chrono::milliseconds(v->get<int64_t>());
   if (const auto* v = r.Get("/dispatch/max_backoff_ms")) c.dispatch.max_backoff = std::chrono::milliseconds(v->get<int64_t>());
+  ReadDispatchControls(*doc, c.dispatch, c.mailbox_status, diags);
   r.Opt("/http/address", c.http_address);
   r.Opt("/http/port", c.http_port);
   c.http_token = r.Secret("/http/token");

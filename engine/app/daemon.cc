@@ -19,6 +19,7 @@
 #include "engine/api/http_server.h"
 #include "engine/app/config.h"
 #include "engine/app/evaluation_pass.h"
+#include "engine/app/service_pause_api.h"
 #include "engine/audit/audit_log.h"
 #include "engine/audit/pseudonym.h"
 #include "engine/base/metrics.h"
@@ -78,6 +79,8 @@ class Daemon {
   std::unique_ptr<FileDropPopulationSource> population_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<MailboxStatusCache> mailbox_status_;
+  std::unique_ptr<ServicePauseApi> pause_api_;
   std::unique_ptr<HttpServer> http_;
   std::atomic<bool> ready_{false};
   std::thread signal_thread_;
@@ -172,7 +175,11 @@ Status Daemon::Start() {
     o.service_id = config_.suomifi->service_id;
     o.timeout = std::chrono::milliseconds(config_.suomifi->timeout_ms);
     ENNAKKO_RETURN_IF_ERROR(SuomiFiChannel::ValidateOptions(o));
-    channels_.push_back(std::make_unique<SuomiFiChannel>(o));
+    auto suomifi = std::make_unique<SuomiFiChannel>(o);
+    mailbox_status_ = std::make_unique<MailboxStatusCache>(
+        *db_, clock_, [ch = suomifi.get()](const std::vector<std::string>& ids) { return ch->ActiveMailboxes(ids); },
+        config_.mailbox_status);
+    channels_.push_back(std::move(suomifi));
     channels["suomifi"] = channels_.back().get();
   }
   dispatcher_ = std::make_unique<Dispatcher>(
@@ -180,6 +187,8 @@ Status Daemon::Start() {
       [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); },
       [this](std::string_view code) { return pseudonyms_->Of(code); });
   dispatcher_->SetRules(rules_);
+  dispatcher_->SetMailboxStatus(mailbox_status_.get());
+  dispatcher_->SetMetrics(&metrics_);
   auto recovered = dispatcher_->Recover();
   if (!recovered.ok()) return recovered.status();
 
@@ -202,6 +211,11 @@ Status Daemon::Start() {
     wake_.Notify();
     return HttpResponse{202, "text/plain; charset=utf-8", "reload requested; see the log and /metrics for the result\n"};
   }, true);
+  pause_api_ = std::make_unique<ServicePauseApi>(
+      config_.store_path, clock_, [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); }, metrics_);
+  ENNAKKO_RETURN_IF_ERROR(pause_api_->Open());
+  pause_api_->SetServices(*rules_);
+  pause_api_->Register(*http_);
   ENNAKKO_RETURN_IF_ERROR(http_->Start());
   spdlog::info("http: listening on {}:{} (/healthz, /readyz, /metrics)", config_.http_address, http_->port());
 
@@ -242,6 +256,7 @@ void Daemon::ReloadRules(const char* trigger) {
   }
   rules_ = next;
   dispatcher_->SetRules(rules_);
+  pause_api_->SetServices(*rules_);
   Audit("rules.loaded", {{"revision", rules_->revision()}, {"rules", rules_->rules().size()}, {"trigger", trigger}});
   spdlog::info("rules: reloaded, revision {}", rules_->revision());
 }
@@ -374,13 +389,15 @@ void Daemon::Loop() {
         spdlog::error("dispatch: {}", drained.status().ToString());
         break;
       }
-      if (drained->claimed == 0 && drained->failed == 0) break;
+      if (drained->claimed == 0 && drained->failed == 0 && drained->held == 0) break;
       progressed = true;
       sent_total += drained->sent;
       if (drained->retried || drained->failed) {
         spdlog::warn("dispatch: {} sent, {} to retry, {} failed", drained->sent, drained->retried, drained->failed);
       }
-      if (drained->sent == 0 && drained->failed == 0) break;  // only retries: back off, do not spin
+      // Only retries (or a whole batch that was sent to retry): back off, do not spin. Held offers
+      // moved out of the way, so the next batch may hold sendable ones.
+      if (drained->sent == 0 && drained->failed == 0 && drained->held == 0) break;
     }
     if (progressed) {
       SaveAuditHead();

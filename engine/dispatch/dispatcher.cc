@@ -153,7 +153,7 @@ std::string Dispatcher::Unreachable(const std::string& name, const Recipient& r,
   return "";
 }
 
-std::optional<Dispatcher::Hold> Dispatcher::Gate(const std::string& channel, int queued_before) {
+std::optional<Dispatcher::Hold> Dispatcher::Gate(const std::string& channel, bool at_claim) {
   const auto now = clock_.Now();
   if (auto q = options_.quiet_hours.find(channel); q != options_.quiet_hours.end()) {
     if (auto until = q->second.HeldUntil(now)) {
@@ -164,8 +164,14 @@ std::optional<Dispatcher::Hold> Dispatcher::Gate(const std::string& channel, int
   if (breaker.Blocks()) return Hold{breaker.RetryAt(), "circuit_open", "circuit open on " + channel};
   TokenBucket& bucket = *buckets_.at(channel);
   if (!bucket.TryTake()) {
-    return Hold{now + std::max(std::chrono::milliseconds(1), bucket.WaitFor(queued_before)), "rate_limit",
-                "rate limit on " + channel};
+    auto until = now + std::max(std::chrono::milliseconds(1), bucket.WaitFor(0));
+    if (at_claim) {
+      auto& slot = token_slots_[channel];
+      const auto interval = std::chrono::microseconds(static_cast<int64_t>(1e6 / bucket.per_second()));
+      slot = std::max(until, slot + std::chrono::duration_cast<std::chrono::system_clock::duration>(interval));
+      until = slot;
+    }
+    return Hold{until, "rate_limit", "rate limit on " + channel};
   }
   if (!breaker.Admit()) return Hold{breaker.RetryAt(), "circuit_open", "circuit half-open on " + channel + ": a probe is out"};
   return std::nullopt;
@@ -205,8 +211,7 @@ ChannelChoice Dispatcher::ChooseAtClaim(const ClaimedOffer& offer) {
     return {"", why.empty() ? "no channels listed" : why};
   }
   const std::string& chosen = plan.candidates.front();
-  if (auto hold = Gate(chosen, waiting_for_token_[chosen])) {
-    if (hold->kind == "rate_limit") ++waiting_for_token_[chosen];
+  if (auto hold = Gate(chosen, true)) {
     claim_holds_.emplace_back(offer.id, chosen, *hold);
     return {"", hold->reason, hold->until};
   }
@@ -293,7 +298,6 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
   RefreshMailboxes();
   plans_.clear();
   claim_holds_.clear();
-  waiting_for_token_.clear();
   std::vector<std::pair<int64_t, std::string>> unreachable;
   auto claimed = outbox_.ClaimDue(options_.batch_size, [&](const ClaimedOffer& o) { return ChooseAtClaim(o); }, &unreachable);
   if (!claimed.ok()) return claimed.status();
@@ -340,7 +344,7 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
           break;
         }
         if (k > 0) {
-          if (auto hold = Gate(channel, 0)) {
+          if (auto hold = Gate(channel, false)) {
             a.hold.emplace(channel, *hold);
             break;
           }

@@ -123,8 +123,10 @@ class Dispatcher {
   std::string Unreachable(const std::string& channel, const Recipient& recipient,
                           const std::vector<std::string>& failed_before, bool* unknown);
   // A gate that makes an offer wait for `channel` now; takes a token and the circuit's admission
-  // when there is none. `queued_before`: offers of this batch already waiting for a token.
-  std::optional<Hold> Gate(const std::string& channel, int queued_before);
+  // when there is none. At claim time an offer that finds no token is given the next free slot of
+  // the channel's schedule (token_slots_), so that a long queue is held once, spread at the
+  // channel's rate, instead of being re-held every round.
+  std::optional<Hold> Gate(const std::string& channel, bool at_claim);
   void RefreshMailboxes();
   Result<std::vector<std::string>> FailedChannels(int64_t offer_id);
   const RuleSpec* RuleFor(const std::string& service) const;
@@ -149,7 +151,7 @@ class Dispatcher {
   // Per DrainOnce, written while claiming (this thread) and read by the workers.
   std::unordered_map<int64_t, Plan> plans_;
   std::vector<std::tuple<int64_t, std::string, Hold>> claim_holds_;  // offer, channel, hold
-  std::map<std::string, int> waiting_for_token_;
+  std::map<std::string, std::chrono::system_clock::time_point> token_slots_;  // claim thread only
   bool mailbox_check_failed_ = false;
 };
 

@@ -25,6 +25,7 @@ class TokenBucket {
   TokenBucket(RateLimit limit, const Clock& clock);
 
   bool unlimited() const { return limit_.per_second <= 0; }
+  double per_second() const { return limit_.per_second; }
   // Takes one token when there is one.
   bool TryTake();
   // How long from now until the (n+1)-th token from now is there, if nobody takes any: the time
