@@ -15,6 +15,11 @@ RenderedMessage RenderMessage(const RuleSpec& rule, const std::string& language,
   RenderedMessage out;
   if (it == rule.messages.end()) return out;
   out.language = it->first;
+  // Who sends it, why, how to object: the template's own sections fill their placeholders.
+  std::map<std::string, std::string> all = values;
+  all.emplace("sender", it->second.sender);
+  all.emplace("reason", it->second.reason);
+  all.emplace("objection", it->second.objection);
   auto fill = [&](const std::string& text) {
     std::string r;
     size_t pos = 0;
@@ -27,8 +32,8 @@ RenderedMessage RenderMessage(const RuleSpec& rule, const std::string& language,
       std::string name = text.substr(open + 2, close - open - 2);
       name.erase(0, name.find_first_not_of(' '));
       name.erase(name.find_last_not_of(' ') + 1);
-      auto v = values.find(name);
-      if (v != values.end()) r += v->second;
+      auto v = all.find(name);
+      if (v != all.end()) r += v->second;
       pos = close + 2;
     }
     r.append(text, pos);
