@@ -139,7 +139,7 @@ Status Daemon::Start() {
 
   std::map<std::string, Channel*> channels;
   if (config_.file_channel_directory) {
-    channels_.push_back(std::make_unique<FileChannel>(FileChannelOptions{.directory = *config_.file_channel_directory}));
+    channels_.push_back(std::make_unique<FileChannel>(FileChannelOptions{.directory = *config_.file_channel_directory, .batch_sync = true}));
     channels["file"] = channels_.back().get();
   }
   if (config_.sms) {

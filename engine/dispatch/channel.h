@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "engine/base/status.h"
+
 namespace ennakko {
 
 struct Recipient {
@@ -58,6 +60,11 @@ class Channel {
   // Empty when the recipient can be reached on this channel; otherwise why not ("no phone").
   virtual std::string CannotReach(const Recipient& recipient) const = 0;
   virtual SendOutcome Send(const OutgoingMessage& message) = 0;
+  // Makes the sends accepted since the last call durable; the dispatcher calls it once per batch,
+  // after the batch's sends and before it records them as sent. Most channels hand each message
+  // to a gateway in Send and have nothing to do. An error turns the batch's sends on this channel
+  // into transient failures (retried), so only an idempotent channel may defer work to here.
+  virtual Status Flush() { return Status::Ok(); }
 };
 
 }  // namespace ennakko

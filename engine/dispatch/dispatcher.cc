@@ -373,6 +373,24 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
   work();
   for (auto& t : threads) t.join();
 
+  // Channels that make their sends durable per batch (the file channel) do it now, before the
+  // outcomes are committed; a failure makes those sends transient failures (retried).
+  std::map<std::string, Status> flushed;
+  for (const Attempt& a : attempts) {
+    if (!a.hold && !a.tries.empty() && a.tries.back().second.kind == SendOutcome::Kind::kSent) {
+      flushed.emplace(a.tries.back().first, Status::Ok());
+    }
+  }
+  for (auto& [name, st] : flushed) {
+    st = channels_.at(name)->Flush();
+    if (!st.ok()) spdlog::error("dispatch: channel {} could not make its sends durable: {}", name, st.ToString());
+  }
+  for (Attempt& a : attempts) {
+    if (a.hold || a.tries.empty() || a.tries.back().second.kind != SendOutcome::Kind::kSent) continue;
+    const Status& st = flushed.at(a.tries.back().first);
+    if (!st.ok()) a.tries.back().second = SendOutcome::Transient(st.message());
+  }
+
   std::vector<std::tuple<int64_t, std::string, Hold>> send_holds;
   Transaction tx(db_);
   ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
