@@ -30,8 +30,8 @@ bool SafeFileName(std::string_view key) {
 
 std::string ErrnoText(const char* what) { return std::string(what) + ": " + std::strerror(errno); }
 
-// Writes all of `data` to `path` (created exclusively, mode 0600) and fsyncs it.
-bool WriteFileSynced(const std::string& path, const std::string& data, std::string& error) {
+// Writes all of `data` to `path` (created exclusively, mode 0600) and fsyncs it when `sync`.
+bool WriteFileSynced(const std::string& path, const std::string& data, std::string& error, bool sync = true) {
   int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (fd < 0) {
     error = ErrnoText("create temporary file");
@@ -48,7 +48,7 @@ bool WriteFileSynced(const std::string& path, const std::string& data, std::stri
     }
     done += size_t(n);
   }
-  if (::fsync(fd) != 0) {
+  if (sync && ::fsync(fd) != 0) {
     error = ErrnoText("fsync");
     ::close(fd);
     return false;
@@ -107,11 +107,16 @@ SendOutcome FileChannel::Send(const OutgoingMessage& message) {
       dir / ("." + file_name + ".tmp." + std::to_string(::getpid()) + "." +
              std::to_string(counter.fetch_add(1)));
   std::string error;
-  if (!WriteFileSynced(tmp_path.string(), data, error)) {
+  if (!WriteFileSynced(tmp_path.string(), data, error, !options_.batch_sync)) {
     fs::remove(tmp_path, ec);
     spdlog::warn("file channel: outbox {} ({}): {}", message.outbox_id,
                  message.recipient.pseudonym, error);
     return SendOutcome::Transient(error);
+  }
+  if (options_.batch_sync) {
+    std::lock_guard lock(mu_);
+    pending_.emplace_back(tmp_path.string(), final_path.string());
+    return SendOutcome::Sent(file_name);
   }
   if (::rename(tmp_path.c_str(), final_path.c_str()) != 0) {
     error = ErrnoText("rename");
@@ -122,6 +127,31 @@ SendOutcome FileChannel::Send(const OutgoingMessage& message) {
   spdlog::debug("file channel: outbox {} ({}) written", message.outbox_id,
                 message.recipient.pseudonym);
   return SendOutcome::Sent(file_name);
+}
+
+Status FileChannel::Flush() {
+  std::vector<std::pair<std::string, std::string>> pending;
+  {
+    std::lock_guard lock(mu_);
+    pending.swap(pending_);
+  }
+  if (pending.empty()) return Status::Ok();
+  int dir_fd = ::open(options_.directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd < 0) return Status::Unavailable("file channel: " + ErrnoText("open directory"));
+  // The content of every temporary file first, then the names: no file is visible before its data.
+  Status result = Status::Ok();
+  if (::syncfs(dir_fd) != 0) result = Status::Unavailable("file channel: " + ErrnoText("syncfs"));
+  for (const auto& [tmp, final_path] : pending) {
+    if (!result.ok()) {
+      std::error_code ec;
+      fs::remove(tmp, ec);
+      continue;
+    }
+    if (::rename(tmp.c_str(), final_path.c_str()) != 0) result = Status::Unavailable("file channel: " + ErrnoText("rename"));
+  }
+  if (result.ok() && ::fsync(dir_fd) != 0) result = Status::Unavailable("file channel: " + ErrnoText("fsync directory"));
+  ::close(dir_fd);
+  return result;
 }
 
 }  // namespace ennakko

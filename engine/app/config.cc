@@ -7,6 +7,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "engine/app/dispatch_config.h"
 #include "engine/lang/json_schema.h"
 #include "engine/lang/yaml_source.h"
 #include "schemas/embedded_schemas.h"
@@ -206,6 +207,7 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
     r.Opt("/replies/test_day_seconds", rc.test_day_seconds);
     c.replies = rc;
   }
+  ReadDispatchControls(*doc, c.dispatch, c.mailbox_status, diags);
   r.Opt("/http/address", c.http_address);
   r.Opt("/http/port", c.http_port);
   c.http_token = r.Secret("/http/token");

@@ -12,6 +12,7 @@
 
 #include "engine/base/status.h"
 #include "engine/dispatch/dispatcher.h"
+#include "engine/dispatch/mailbox_status.h"
 #include "engine/lang/diagnostics.h"
 
 namespace ennakko {
@@ -118,6 +119,7 @@ struct Config {
 
   DispatcherOptions dispatch;
   std::optional<RepliesConfig> replies;
+  MailboxStatusOptions mailbox_status;  // dispatch.mailbox_status: Suomi.fi mailbox cache
 
   std::string http_address = "127.0.0.1";
   int http_port = 8080;

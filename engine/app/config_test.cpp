@@ -166,4 +166,35 @@ TEST_CASE("Suomi.fi paper mail: sender, Posti account and printing options", "[c
   Diagnostics bad_diags;
   CHECK_FALSE(LoadConfig(bad_path, bad_diags).ok());
   CHECK(bad_diags.ToString().find("/channels/suomifi/paper/posti/username") != std::string::npos);
+TEST_CASE("dispatch controls: rate limits, quiet hours, circuit breaker, mailbox status", "[config]") {
+  ::setenv("ENNAKKO_TEST_SMS_PW", "pw", 1);
+  Write("key.txt", "0123456789abcdef0123456789abcdef\n");
+  std::string text = std::string(kValid) + R"(dispatch:
+  batch_size: 500
+  rate_limits: {sms: {per_second: 20, burst: 40}, email: {per_second: 5}}
+  quiet_hours: {email: {start: "22:00", end: "07:30"}}
+  circuit_breaker: {failure_threshold: 3, cool_down_ms: 10000}
+  mailbox_status: {max_age_hours: 12, retry_ms: 5000, batch: 5000}
+)";
+  Diagnostics diags;
+  auto c = LoadConfig(Write("dispatch.yaml", text), diags);
+  INFO(diags.ToString());
+  REQUIRE(c.ok());
+  CHECK(c->dispatch.batch_size == 500);
+  CHECK(c->dispatch.rate_limits.at("sms").per_second == 20);
+  CHECK(c->dispatch.rate_limits.at("sms").burst == 40);
+  CHECK(c->dispatch.rate_limits.at("email").burst == 5);
+  CHECK(c->dispatch.quiet_hours.at("sms").ToString() == "21:00–08:00");  // the default stays
+  CHECK(c->dispatch.quiet_hours.at("email").ToString() == "22:00–07:30");
+  CHECK(c->dispatch.circuit_breaker.failure_threshold == 3);
+  CHECK(c->dispatch.circuit_breaker.cool_down == std::chrono::milliseconds(10000));
+  CHECK(c->mailbox_status.max_age == std::chrono::hours(12));
+  CHECK(c->mailbox_status.batch == 5000);
+  CHECK(c->dispatch.mailbox_retry == std::chrono::milliseconds(5000));
+
+  Diagnostics bad;
+  std::string wrong = std::string(kValid) + "dispatch:\n  quiet_hours: {sms: {start: \"25:00\", end: \"08:00\"}}\n";
+  CHECK_FALSE(LoadConfig(Write("dispatch-bad.yaml", wrong), bad).ok());
+  CHECK(bad.ToString().find("dispatch-bad.yaml:12:") != std::string::npos);
+  CHECK(bad.ToString().find("between 00:00 and 23:59") != std::string::npos);
 }

@@ -26,6 +26,7 @@
 #include "engine/app/incremental_pass.h"
 #include "engine/app/evaluation_pass.h"
 #include "engine/app/replies_service.h"
+#include "engine/app/service_pause_api.h"
 #include "engine/audit/audit_log.h"
 #include "engine/audit/pseudonym.h"
 #include "engine/base/metrics.h"
@@ -89,6 +90,8 @@ class Daemon {
   std::vector<std::unique_ptr<Channel>> channels_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<ConsentApi> consent_api_;  // before http_: its handlers go away after the server
+  std::unique_ptr<MailboxStatusCache> mailbox_status_;
+  std::unique_ptr<ServicePauseApi> pause_api_;
   std::unique_ptr<HttpServer> http_;
   std::unique_ptr<RepliesService> replies_;  // when config.replies is set
   std::atomic<bool> ready_{false};
@@ -170,7 +173,7 @@ Status Daemon::Start() {
 
   std::map<std::string, Channel*> channels;
   if (config_.file_channel_directory) {
-    channels_.push_back(std::make_unique<FileChannel>(FileChannelOptions{.directory = *config_.file_channel_directory}));
+    channels_.push_back(std::make_unique<FileChannel>(FileChannelOptions{.directory = *config_.file_channel_directory, .batch_sync = true}));
     channels["file"] = channels_.back().get();
   }
   if (config_.sms) {
@@ -210,7 +213,11 @@ Status Daemon::Start() {
     o.service_id = config_.suomifi->service_id;
     o.timeout = std::chrono::milliseconds(config_.suomifi->timeout_ms);
     ENNAKKO_RETURN_IF_ERROR(SuomiFiChannel::ValidateOptions(o));
-    channels_.push_back(std::make_unique<SuomiFiChannel>(o));
+    auto suomifi = std::make_unique<SuomiFiChannel>(o);
+    mailbox_status_ = std::make_unique<MailboxStatusCache>(
+        *db_, clock_, [ch = suomifi.get()](const std::vector<std::string>& ids) { return ch->ActiveMailboxes(ids); },
+        config_.mailbox_status);
+    channels_.push_back(std::move(suomifi));
     channels["suomifi"] = channels_.back().get();
     if (const auto& paper = config_.suomifi->paper) {  // the "paper" channel shares the token
       SuomiFiPaperOptions p;
@@ -243,6 +250,8 @@ Status Daemon::Start() {
     replies_->SetRules(rules_);
     dispatcher_->SetMessageValues(replies_->MessageValues());
   }
+  dispatcher_->SetMailboxStatus(mailbox_status_.get());
+  dispatcher_->SetMetrics(&metrics_);
   auto recovered = dispatcher_->Recover();
   if (!recovered.ok()) return recovered.status();
 
@@ -284,6 +293,11 @@ Status Daemon::Start() {
   });
   consent_api_->Register(*http_);
   if (replies_) replies_->AddRoutes(*http_);
+  pause_api_ = std::make_unique<ServicePauseApi>(
+      config_.store_path, clock_, [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); }, metrics_);
+  ENNAKKO_RETURN_IF_ERROR(pause_api_->Open());
+  pause_api_->SetServices(*rules_);
+  pause_api_->Register(*http_);
   ENNAKKO_RETURN_IF_ERROR(http_->Start());
   spdlog::info("http: listening on {}:{} (/healthz, /readyz, /metrics)", config_.http_address, http_->port());
 
@@ -324,6 +338,7 @@ void Daemon::ReloadRules(const char* trigger) {
   dispatcher_->SetRules(rules_);
   consent_api_->SetRules(rules_);
   if (replies_) replies_->SetRules(rules_);
+  pause_api_->SetServices(*rules_);
   Audit("rules.loaded", {{"revision", rules_->revision()}, {"rules", rules_->rules().size()}, {"trigger", trigger}});
   spdlog::info("rules: reloaded, revision {}", rules_->revision());
 }
@@ -469,13 +484,15 @@ void Daemon::Loop() {
         spdlog::error("dispatch: {}", drained.status().ToString());
         break;
       }
-      if (drained->claimed == 0 && drained->failed == 0) break;
+      if (drained->claimed == 0 && drained->failed == 0 && drained->held == 0) break;
       progressed = true;
       sent_total += drained->sent;
       if (drained->retried || drained->failed) {
         spdlog::warn("dispatch: {} sent, {} to retry, {} failed", drained->sent, drained->retried, drained->failed);
       }
-      if (drained->sent == 0 && drained->failed == 0) break;  // only retries: back off, do not spin
+      // Only retries (or a whole batch that was sent to retry): back off, do not spin. Held offers
+      // moved out of the way, so the next batch may hold sendable ones.
+      if (drained->sent == 0 && drained->failed == 0 && drained->held == 0) break;
     }
     if (progressed) {
       SaveAuditHead();

@@ -15,6 +15,7 @@
 #include "engine/app/daemon.h"
 #include "engine/app/explain.h"
 #include "engine/app/replies_service.h"
+#include "engine/app/message_check.h"
 #include "engine/app/rule_tests.h"
 #include "engine/app/simulate.h"
 #include "engine/audit/tail.h"
@@ -154,6 +155,7 @@ int main(int argc, char** argv) {
   if (*rules_check) {
     ennakko::Diagnostics diags;
     ennakko::Status st = ennakko::CheckRulePaths(rule_paths, diags);
+    if (st.ok()) ennakko::ReportSmsSizes(rule_paths, std::cout, diags);
     std::cout << diags.ToString();
     if (!st.ok()) {
       std::cout << diags.error_count() << " error" << (diags.error_count() == 1 ? "" : "s") << "\n";

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "engine/base/status.h"
+
 namespace ennakko {
 
 // A postal address to print a letter to (the fields of Suomi.fi's Address, which every paper
@@ -95,6 +97,12 @@ class Channel {
   // channel's CannotReach answers PaperBlocked(recipient) ("address protected") and its Send
   // refuses such a recipient with Permanent("address protected") before any call.
   virtual bool delivers_paper() const { return false; }
+
+  // Makes the sends accepted since the last call durable; the dispatcher calls it once per batch,
+  // after the batch's sends and before it records them as sent. Most channels hand each message
+  // to a gateway in Send and have nothing to do. An error turns the batch's sends on this channel
+  // into transient failures (retried), so only an idempotent channel may defer work to here.
+  virtual Status Flush() { return Status::Ok(); }
 };
 
 }  // namespace ennakko

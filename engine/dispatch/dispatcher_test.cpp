@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <mutex>
+#include <set>
 
 #include <catch2/catch.hpp>
 
+#include "engine/dispatch/service_pauses.h"
 #include "engine/store/migrations.h"
 
 using namespace ennakko;
@@ -57,7 +59,16 @@ struct Fixture {
   std::unique_ptr<Dispatcher> dispatcher;
   std::atomic<bool> stop{false};
 
-  Fixture() {
+  static DispatcherOptions Options() {
+    DispatcherOptions o;
+    o.batch_size = 10;
+    o.workers = 2;
+    o.max_attempts = 3;
+    o.initial_backoff = chr::milliseconds(1000);
+    o.max_backoff = chr::milliseconds(8000);
+    return o;
+  }
+  explicit Fixture(DispatcherOptions options = Options()) {
     REQUIRE(db->Exec(R"(
       INSERT INTO residents (id, hetu, first_names, language, phone, updated_at) VALUES
         (1, '010190-998W', 'Aino', 'fi', '+358500000001', 'x'),
@@ -65,9 +76,7 @@ struct Fixture {
         (3, '050520A998N', 'Lumi Maria', 'fi', NULL, 'x'),
         (4, '030390-998X', 'John', 'de', '+358500000004', 'x');)").ok());
     dispatcher = std::make_unique<Dispatcher>(
-        DispatcherOptions{.batch_size = 10, .workers = 2, .max_attempts = 3,
-                          .initial_backoff = chr::milliseconds(1000), .max_backoff = chr::milliseconds(8000)},
-        *db, clock, std::map<std::string, Channel*>{{"sms", &sms}, {"file", &file}},
+        options, *db, clock, std::map<std::string, Channel*>{{"sms", &sms}, {"file", &file}},
         [this](std::string_view type, const nlohmann::json& f) { audit.emplace_back(std::string(type), f); },
         [](std::string_view code) { return "p-" + std::string(code.substr(0, 2)); });
     dispatcher->SetRules(ShippedRules());
@@ -220,4 +229,229 @@ TEST_CASE("reply codes are short and unambiguous", "[dispatch]") {
   CHECK(ReplyCode(31) == "9");
   CHECK(ReplyCode(32) == "BA");
   CHECK(ReplyCode(123456).find_first_of("IO01") == std::string::npos);
+}
+
+namespace {
+int CountAudit(const Fixture& f, std::string_view type) {
+  int n = 0;
+  for (const auto& [t, fields] : f.audit) n += t == type;
+  return n;
+}
+int64_t Attempts(Fixture& f, int64_t id) {
+  auto st = f.db->Prepare("SELECT attempts FROM outbox WHERE id = ?");
+  st->Bind(1, id);
+  REQUIRE(st->Step().value());
+  return st->Int(0);
+}
+}  // namespace
+
+TEST_CASE("the choice and every skipped channel are audited with reasons, pseudonyms only", "[dispatch][choice]") {
+  Fixture f;
+  f.Enqueue(2, "sv");  // no phone: suomifi is not configured here, sms cannot reach, file can
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  const nlohmann::json* sent = nullptr;
+  for (const auto& [t, fields] : f.audit) if (t == "offer.sent") sent = &fields;
+  REQUIRE(sent);
+  CHECK((*sent)["channel"] == "file");
+  CHECK((*sent)["recipient"] == "p-02");  // the pseudonym, not the identity code
+  CHECK((*sent)["skipped"] == nlohmann::json::parse(
+      R"([{"channel":"suomifi","reason":"not configured"},{"channel":"sms","reason":"no phone"},)"
+      R"({"channel":"email","reason":"not configured"}])"));
+  CHECK(sent->dump().find("020290") == std::string::npos);
+}
+
+TEST_CASE("at 22:00 Helsinki an SMS offer is held until 08:00, not failed and not sent elsewhere", "[dispatch][quiet]") {
+  Fixture f;
+  f.clock.Set(chr::sys_days{chr::year{2026} / 11 / 22} + chr::hours{20});  // 22:00 EET
+  int64_t sms_offer = f.Enqueue(1, "fi");  // has a phone: sms is the first reachable channel
+  int64_t file_offer = f.Enqueue(2, "sv");  // no phone: file, which has no quiet hours
+  auto stats = f.dispatcher->DrainOnce(f.stop);
+  CHECK(stats->held == 1);
+  CHECK(stats->sent == 1);
+  CHECK(f.sms.sent.empty());
+  CHECK(f.file.sent.size() == 1);  // only the other recipient's
+  CHECK(f.State(sms_offer) == "queued");
+  CHECK(f.State(file_offer) == "sent");
+  CHECK(Attempts(f, sms_offer) == 0);  // waiting is not an attempt
+  CHECK(CountAudit(f, "offer.held") == 1);
+  // Still night at 07:59: nothing due.
+  f.clock.Set(chr::sys_days{chr::year{2026} / 11 / 23} + chr::hours{5} + chr::minutes{59});
+  CHECK(f.dispatcher->DrainOnce(f.stop)->claimed == 0);
+  f.clock.Set(chr::sys_days{chr::year{2026} / 11 / 23} + chr::hours{6});  // 08:00 EET
+  CHECK(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  CHECK(f.sms.sent.size() == 1);
+  CHECK(f.State(sms_offer) == "sent");
+}
+
+TEST_CASE("a channel's token bucket spreads its sends; the others wait, not fail", "[dispatch][bucket]") {
+  auto options = Fixture::Options();
+  options.rate_limits["sms"] = {.per_second = 1, .burst = 1};
+  Fixture f(options);
+  REQUIRE(f.db->Exec("UPDATE residents SET phone = '+358500000002' WHERE id = 2").ok());
+  int64_t a = f.Enqueue(1, "fi");
+  int64_t b = f.Enqueue(2, "sv");
+  int64_t c = f.Enqueue(4, "en");
+  auto stats = f.dispatcher->DrainOnce(f.stop);
+  CHECK(stats->sent == 1);
+  CHECK(stats->held == 2);
+  CHECK(f.file.sent.empty());  // held for a token, not moved to the file channel
+  CHECK(f.State(a) == "sent");
+  f.clock.Advance(chr::milliseconds(1000));
+  CHECK(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  CHECK(f.State(b) == "sent");
+  CHECK(f.State(c) == "queued");
+  f.clock.Advance(chr::milliseconds(1000));
+  CHECK(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  CHECK(f.State(c) == "sent");
+  CHECK(f.sms.sent.size() == 3);
+  CHECK(Attempts(f, c) == 1);
+}
+
+TEST_CASE("an open circuit holds the channel's offers without using attempts, then a probe closes it",
+          "[dispatch][breaker]") {
+  auto options = Fixture::Options();
+  options.workers = 1;
+  options.max_attempts = 10;
+  options.circuit_breaker = {.failure_threshold = 2, .cool_down = chr::seconds(60)};
+  Fixture f(options);
+  MetricsRegistry metrics;
+  f.dispatcher->SetMetrics(&metrics);
+  REQUIRE(f.db->Exec("UPDATE residents SET phone = '+358500000002' WHERE id = 2").ok());
+  int64_t a = f.Enqueue(1, "fi");
+  int64_t b = f.Enqueue(2, "sv");
+  int64_t c = f.Enqueue(4, "en");
+  f.sms.script = {SendOutcome::Transient("503"), SendOutcome::Transient("503")};
+  auto stats = f.dispatcher->DrainOnce(f.stop);  // two failures open the circuit; the third waits
+  CHECK(stats->retried == 2);
+  CHECK(stats->held == 1);
+  CHECK(f.sms.sent.size() == 2);
+  CHECK(f.dispatcher->circuit_state("sms") == CircuitBreaker::State::kOpen);
+  CHECK(metrics.Get("ennakko_channel_circuit_state", {{"channel", "sms"}}) == 1);
+  CHECK(Attempts(f, c) == 0);
+  // The retries are due after their backoff (≤ 1 s), but the circuit stays open for 60 s.
+  f.clock.Advance(chr::seconds(2));
+  stats = f.dispatcher->DrainOnce(f.stop);
+  CHECK(stats->held == 2);
+  CHECK(f.sms.sent.size() == 2);
+  CHECK(Attempts(f, a) == 1);
+  CHECK(f.file.sent.empty());
+  // After the cool-down one probe goes; it succeeds and the circuit closes, and the rest follow.
+  f.clock.Advance(chr::seconds(60));
+  stats = f.dispatcher->DrainOnce(f.stop);
+  CHECK(stats->sent == 1);
+  CHECK(f.dispatcher->circuit_state("sms") == CircuitBreaker::State::kClosed);
+  CHECK(metrics.Get("ennakko_channel_circuit_state", {{"channel", "sms"}}) == 0);
+  f.clock.Advance(chr::seconds(6));
+  stats = f.dispatcher->DrainOnce(f.stop);
+  CHECK(stats->sent == 2);
+  CHECK(f.State(a) == "sent");
+  CHECK(f.State(b) == "sent");
+  CHECK(f.State(c) == "sent");
+}
+
+TEST_CASE("a paused service's offers stay queued and go after resume", "[dispatch][pause]") {
+  Fixture f;
+  int64_t id = f.Enqueue(1, "fi");
+  ServicePauses pauses(*f.db, f.clock);
+  REQUIRE(pauses.Pause("preschool-offer", "test").value());
+  auto stats = f.dispatcher->DrainOnce(f.stop);
+  CHECK(stats->claimed == 0);
+  CHECK(stats->held == 0);
+  CHECK(f.State(id) == "queued");
+  CHECK(f.sms.sent.empty());
+  REQUIRE(pauses.Resume("preschool-offer").value());
+  CHECK(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  CHECK(f.State(id) == "sent");
+}
+
+namespace {
+// A Suomi.fi channel stand-in for choice tests; mailbox status comes from the cache.
+struct MailboxFixture : Fixture {
+  ScriptedChannel suomifi{"suomifi", true, false};
+  std::set<std::string> active = {"010190-998W"};
+  bool check_fails = false;
+  int checks = 0;
+  std::unique_ptr<MailboxStatusCache> cache;
+  MailboxFixture() {
+    dispatcher = std::make_unique<Dispatcher>(
+        Options(), *db, clock, std::map<std::string, Channel*>{{"sms", &sms}, {"file", &file}, {"suomifi", &suomifi}},
+        [this](std::string_view type, const nlohmann::json& fl) { audit.emplace_back(std::string(type), fl); },
+        [](std::string_view code) { return "p-" + std::string(code.substr(0, 2)); });
+    dispatcher->SetRules(ShippedRules());
+    cache = std::make_unique<MailboxStatusCache>(
+        *db, clock,
+        [this](const std::vector<std::string>& ids) -> Result<std::vector<std::string>> {
+          ++checks;
+          if (check_fails) return Status::Unavailable("suomifi 503");
+          std::vector<std::string> out;
+          for (const auto& id : ids) if (active.contains(id)) out.push_back(id);
+          return out;
+        },
+        MailboxStatusOptions{.max_age = chr::hours(24)});
+    dispatcher->SetMailboxStatus(cache.get());
+  }
+};
+}  // namespace
+
+TEST_CASE("Suomi.fi is chosen only for an active mailbox, checked once in a batch", "[dispatch][mailbox]") {
+  MailboxFixture f;
+  int64_t active = f.Enqueue(1, "fi");   // active mailbox
+  int64_t inactive = f.Enqueue(4, "en"); // none: falls to sms
+  auto stats = f.dispatcher->DrainOnce(f.stop);
+  CHECK(stats->sent == 2);
+  CHECK(f.checks == 1);
+  REQUIRE(f.suomifi.sent.size() == 1);
+  CHECK(f.suomifi.sent[0].outbox_id == active);
+  REQUIRE(f.sms.sent.size() == 1);
+  CHECK(f.sms.sent[0].outbox_id == inactive);
+  bool skipped_with_reason = false;
+  for (const auto& [t, fl] : f.audit) {
+    if (t == "offer.sent" && fl["offer"] == inactive) {
+      skipped_with_reason = fl["skipped"][0] == nlohmann::json{{"channel", "suomifi"}, {"reason", "no active Suomi.fi mailbox"}};
+    }
+  }
+  CHECK(skipped_with_reason);
+}
+
+TEST_CASE("when the mailbox check fails the offer waits instead of skipping Suomi.fi", "[dispatch][mailbox]") {
+  MailboxFixture f;
+  f.check_fails = true;
+  int64_t id = f.Enqueue(1, "fi");
+  auto stats = f.dispatcher->DrainOnce(f.stop);
+  CHECK(stats->held == 1);
+  CHECK(stats->sent == 0);
+  CHECK(f.sms.sent.empty());  // not silently sent by SMS
+  CHECK(f.suomifi.sent.empty());
+  CHECK(f.State(id) == "queued");
+  CHECK(Attempts(f, id) == 0);
+  // Not retried before mailbox_retry (60 s); then the check works and Suomi.fi is used.
+  f.clock.Advance(chr::seconds(30));
+  CHECK(f.dispatcher->DrainOnce(f.stop)->claimed == 0);
+  f.check_fails = false;
+  f.clock.Advance(chr::seconds(30));
+  CHECK(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  CHECK(f.suomifi.sent.size() == 1);
+}
+
+TEST_CASE("a cached status is reused until it is stale; MAILBOX_NOT_IN_USE updates it", "[dispatch][mailbox]") {
+  MailboxFixture f;
+  f.Enqueue(1, "fi");
+  REQUIRE(f.dispatcher->DrainOnce(f.stop).ok());
+  CHECK(f.checks == 1);
+  // A second offer to the same recipient within the freshness limit: no new check.
+  Outbox outbox(*f.db, f.clock);
+  auto second = outbox.Enqueue({"preschool-offer", 3, 1, "2027", 0, "fi",
+                                OfferKey("preschool-offer", "050520A998N", "010190-998W", "2027")}).value();
+  f.suomifi.script = {SendOutcome::Permanent("no active Suomi.fi mailbox")};
+  REQUIRE(f.dispatcher->DrainOnce(f.stop).ok());
+  CHECK(f.checks == 1);
+  CHECK(f.State(second) == "sent");
+  CHECK(f.sms.sent.size() == 1);  // fell back after Suomi.fi refused
+  CHECK(f.cache->Active("010190-998W").value() == std::optional<bool>(false));
+  // After max_age the status is stale and asked again.
+  f.clock.Advance(chr::hours(25));
+  CHECK_FALSE(f.cache->Active("010190-998W").value().has_value());
+  CHECK(f.cache->Refresh({"010190-998W"})->asked == 1);
+  CHECK(f.checks == 2);
+  CHECK(f.cache->Active("010190-998W").value() == std::optional<bool>(true));
 }

@@ -42,7 +42,7 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
       "r.address_protected, s.first_names, r.first_names, r.last_name, r.street_address, r.postal_code, "
       "r.post_office, o.kind, o.reply_to FROM outbox o JOIN residents r ON r.id = o.recipient_id "
       "JOIN residents s ON s.id = o.subject_id WHERE o.state = 'queued' AND o.next_attempt_at <= ? "
-      "ORDER BY o.next_attempt_at, o.id LIMIT ?");
+      "AND o.service NOT IN (SELECT service FROM service_pauses) ORDER BY o.next_attempt_at, o.id LIMIT ?");
   if (!st.ok()) return st.status();
   st->Bind(1, now).Bind(2, limit);
   std::vector<ClaimedOffer> out;
@@ -78,6 +78,10 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
   std::vector<ClaimedOffer> claimed;
   for (auto& c : out) {
     ChannelChoice choice = choose(c);
+    if (choice.hold_until) {
+      ENNAKKO_RETURN_IF_ERROR(Hold(c.id, *choice.hold_until, choice.why_none, c.attempts));
+      continue;
+    }
     if (choice.channel.empty()) {
       ENNAKKO_RETURN_IF_ERROR(MarkFailed(c.id, "", "no channel can reach the recipient: " + choice.why_none, c.attempts));
       if (unreachable) unreachable->emplace_back(c.id, choice.why_none);
@@ -148,6 +152,17 @@ Status Outbox::Unclaim(int64_t id) {
   auto st = db_.Prepare("UPDATE outbox SET state = 'queued' WHERE id = ? AND state = 'sending'");
   if (!st.ok()) return st.status();
   st->Bind(1, id);
+  return st->Run();
+}
+
+Status Outbox::Hold(int64_t id, std::chrono::system_clock::time_point until, std::string_view reason,
+                    int attempts) {
+  auto st = db_.Prepare(
+      "UPDATE outbox SET state = 'queued', attempts = ?, last_error = ?, next_attempt_at = ?, updated_at = ? "
+      "WHERE id = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, attempts).Bind(2, reason).Bind(3, FormatTimestamp(until)).Bind(4, FormatTimestamp(clock_.Now()));
+  st->Bind(5, id);
   return st->Run();
 }
 

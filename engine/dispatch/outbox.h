@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -62,10 +63,12 @@ struct ClaimedOffer {
   int64_t reply_to = 0;
 };
 
-// The channel chosen for an offer, or why none can reach the recipient.
+// The channel chosen for an offer, or why none can reach the recipient, or until when the offer
+// must wait (hold_until set: the offer stays queued; why_none says why it waits).
 struct ChannelChoice {
   std::string channel;
   std::string why_none;
+  std::optional<std::chrono::system_clock::time_point> hold_until = std::nullopt;
 };
 
 class Outbox {
@@ -77,7 +80,9 @@ class Outbox {
   Result<int64_t> Enqueue(const NewOffer& offer);
 
   // Moves up to `limit` due queued offers to sending with the channel `choose` picks (one
-  // transaction) and returns them. An offer no channel can reach is marked failed, not returned.
+  // transaction) and returns them. An offer no channel can reach is marked failed, not returned;
+  // one `choose` holds stays queued until its hold_until. Offers of a paused service
+  // (service_pauses) are not looked at.
   Result<std::vector<ClaimedOffer>> ClaimDue(
       int limit, const std::function<ChannelChoice(const ClaimedOffer&)>& choose,
       std::vector<std::pair<int64_t, std::string>>* unreachable = nullptr);
@@ -91,6 +96,13 @@ class Outbox {
   Status MarkFailed(int64_t id, std::string_view channel, std::string_view reason, int attempt);
   // Puts a claimed but never attempted offer back (shutdown before its turn).
   Status Unclaim(int64_t id);
+  // Back to queued until `until` without a send (quiet hours, rate limit, open circuit, unknown
+  // mailbox status); `attempts` counts the attempts made so far, `reason` goes to last_error.
+  Status Hold(int64_t id, std::chrono::system_clock::time_point until, std::string_view reason, int attempts);
+  // Records a permanent failure on one channel of an offer that goes on to another channel.
+  Status RecordChannelFailure(int64_t id, int attempt, std::string_view channel, std::string_view reason) {
+    return RecordDelivery(id, attempt, channel, "permanent_failure", reason, "");
+  }
 
   // After a restart: offers left in `sending` go back to queued when their channel is idempotent
   // (or no channel was attempted yet), else to in_doubt. Returns how many went to in_doubt.

@@ -21,8 +21,15 @@ const std::vector<std::string>& MessagePlaceholders() {
   // reply_link: the signed one-click reply URL (empty in SMS); reminder: "Muistutus: " etc. in a
   // reminder, empty in the offer itself (engine/app/replies_service.cc).
   static const std::vector<std::string> kNames = {"child_first_name", "period", "service_title",
-                                                  "reply_code", "reply_link", "reminder"};
+                                                  "reply_code", "reply_link", "reminder",
+                                                  "sender", "reason", "objection"};
   return kNames;
+}
+
+const std::vector<std::pair<std::string, std::string>>& MessageSections() {
+  static const std::vector<std::pair<std::string, std::string>> kSections = {
+      {"sender", "who sends it"}, {"reason", "why the resident got it"}, {"objection", "how to object"}};
+  return kSections;
 }
 
 const ParamValue* ParamSpec::InForce(Date at) const {
@@ -316,7 +323,22 @@ void LoadMessages(const std::string& path, RuleSpec& rule, Diagnostics& diags) {
         }
       }
     }
-    rule.messages[lang] = {m["title"].get<std::string>(), m["body"].get<std::string>()};
+    // Who sends it, why, how to object: each section present and placed in the body.
+    MessageTemplate t{m["title"].get<std::string>(), m["body"].get<std::string>(), "", "", ""};
+    for (const auto& [section, says] : MessageSections()) {
+      if (!m.contains(section) || !m[section].is_string()) {
+        diags.Error(doc->At("/" + lang), "the " + lang + " message does not say " + says + ": no '" + section + "' section",
+                    "add " + section + ": \"...\" under " + lang + " and put {{" + section + "}} in the body");
+        continue;
+      }
+      (section == "sender" ? t.sender : section == "reason" ? t.reason : t.objection) = m[section].get<std::string>();
+      if (t.body.find("{{" + section + "}}") == std::string::npos &&
+          t.body.find("{{ " + section + " }}") == std::string::npos) {
+        diags.Error(doc->At("/" + lang + "/body"), "the " + lang + " body does not say " + says + ": {{" + section + "}} is missing",
+                    "put {{" + section + "}} where the message should say " + says);
+      }
+    }
+    rule.messages[lang] = std::move(t);
   }
 }
 

@@ -51,13 +51,22 @@ struct ParamSpec {
   const ParamValue* InForce(Date at) const;
 };
 
+// One language's message. Every message says who sends it, why the resident got it and how to
+// object: the three sections are required, and the body must place each with its placeholder
+// ({{sender}}, {{reason}}, {{objection}}), so the author decides where they go and the texts
+// stay available on their own (reply page, letter).
 struct MessageTemplate {
   std::string title;
   std::string body;
+  std::string sender;     // who sends it: the city and the service unit
+  std::string reason;     // why the resident got it
+  std::string objection;  // how to object to such messages
 };
 
-// Placeholders a message template may use.
+// Placeholders a message template may use (the data ones and the three sections).
 const std::vector<std::string>& MessagePlaceholders();
+// The required sections of a message, each with what it says: {"sender", "who sends it"}, ...
+const std::vector<std::pair<std::string, std::string>>& MessageSections();
 
 struct RuleSpec {
   std::string file;

@@ -45,7 +45,11 @@ TEST_CASE("a rule file with several errors reports each with file:line:col", "[r
   CHECK(out.find(f + ":20:8: error: 'age_at' takes 2 arguments, not 1") != std::string::npos);
   CHECK(out.find(f + ":9:10: error: the rule reads subject.guardians but does not declare it") != std::string::npos);
   CHECK(out.find(m + ":3:14: error: unknown placeholder {{child_name}}") != std::string::npos);
-  CHECK(diags.error_count() == 7);
+  // Every message says who sends it, why and how to object: a section missing, a section not
+  // placed in the body.
+  CHECK(out.find(m + ":2:3: error: the fi message does not say how to object: no 'objection' section") != std::string::npos);
+  CHECK(out.find(m + ":3:9: error: the fi body does not say why the resident got it: {{reason}} is missing") != std::string::npos);
+  CHECK(diags.error_count() == 9);
 }
 
 TEST_CASE("a rule file that is not a mapping, or has wrong types, is reported, not crashed on", "[rules]") {

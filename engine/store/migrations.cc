@@ -284,6 +284,20 @@ CREATE TABLE replies (
 );
 CREATE INDEX replies_outbox ON replies(outbox_id);
 )sql",
+    // 8: dispatch controls: services paused by an operator (kept across restarts) and the cached
+    // Suomi.fi mailbox status of recipients (refreshed when older than the configured limit).
+    R"sql(
+CREATE TABLE service_pauses (
+  service    TEXT PRIMARY KEY,
+  paused_at  TEXT NOT NULL,
+  paused_by  TEXT NOT NULL
+);
+CREATE TABLE mailbox_status (
+  resident_id INTEGER PRIMARY KEY REFERENCES residents(id) ON DELETE CASCADE,
+  active      INTEGER NOT NULL,     -- 1: an active Suomi.fi mailbox at checked_at
+  checked_at  TEXT NOT NULL
+);
+)sql",
 });
 
 }  // namespace

@@ -168,10 +168,12 @@ def _rules(args, tmp: Path) -> None:
           "... and prints `rule.yaml:7:1: error: unknown key 'colour'`")
     # One run reports every problem, not only the schema error: each at file:line:col.
     messages = " | ".join(msg for *_, msg in diags)
-    check(len(diags) == 7 and all(int(line) > 0 and int(col) > 0 for _, line, col, _ in diags)
-          and "city_cod" in messages and "placments" in messages and "child_name" in messages,
-          f"one run prints all 7 `file:line:col: error:` lines (unknown key, unknown parameter "
-          f"city_cod, unknown field placments, placeholder child_name, ...); got {len(diags)}", messages)
+    check(len(diags) == 9 and all(int(line) > 0 and int(col) > 0 for _, line, col, _ in diags)
+          and "city_cod" in messages and "placments" in messages and "child_name" in messages
+          and "how to object" in messages,
+          f"one run prints all 9 `file:line:col: error:` lines (unknown key, unknown parameter "
+          f"city_cod, unknown field placments, placeholder child_name, no objection section, ...); "
+          f"got {len(diags)}", messages)
     r = run([args.ennakko, "rules", "check", str(args.repo / "rules")])
     check(r.returncode == 0, "rules check rules exits 0", r.stdout + r.stderr)
 
