@@ -166,6 +166,8 @@ TEST_CASE("Suomi.fi paper mail: sender, Posti account and printing options", "[c
   Diagnostics bad_diags;
   CHECK_FALSE(LoadConfig(bad_path, bad_diags).ok());
   CHECK(bad_diags.ToString().find("/channels/suomifi/paper/posti/username") != std::string::npos);
+}
+
 TEST_CASE("dispatch controls: rate limits, quiet hours, circuit breaker, mailbox status", "[config]") {
   ::setenv("ENNAKKO_TEST_SMS_PW", "pw", 1);
   Write("key.txt", "0123456789abcdef0123456789abcdef\n");
