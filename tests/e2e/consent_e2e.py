@@ -120,6 +120,8 @@ channels:
     timeout_ms: 2000
   file: {{directory: offers}}
 dispatch:
+  # Runs at any hour: no SMS quiet hours (they have their own unit tests).
+  quiet_hours: {{sms: {{start: "00:00", end: "00:00"}}}}
   max_attempts: 100000
   initial_backoff_ms: 8000
   max_backoff_ms: 8000

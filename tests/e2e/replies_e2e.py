@@ -73,6 +73,9 @@ channels:
     from: Helsinki
   file:
     directory: offers
+dispatch:
+  # Runs at any hour: no SMS quiet hours (they have their own unit tests).
+  quiet_hours: {{sms: {{start: "00:00", end: "00:00"}}}}
 replies:
   signing_key: "e2e-signing-key-not-secret-0123456789"
   link_base_url: "http://127.0.0.1:{port}/reply"
