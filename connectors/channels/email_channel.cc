@@ -3,6 +3,7 @@
 #include <curl/curl.h>
 
 #include <algorithm>
+#include <functional>
 #include <cstdint>
 #include <cstdio>
 #include <ctime>
@@ -120,11 +121,20 @@ struct Session {
   std::string payload;
   size_t offset = 0;
   std::vector<std::string> replies;  // the server's reply lines, in order; never logged
+  std::function<bool()> handover;    // OutgoingMessage::handover
+  bool handed_over = false;          // the end of DATA may have been sent
 };
 
 size_t ReadPayload(char* buffer, size_t size, size_t nitems, void* userdata) {
   auto* s = static_cast<Session*>(userdata);
   size_t n = std::min(size * nitems, s->payload.size() - s->offset);
+  if (s->offset + n == s->payload.size() && !s->handed_over) {
+    // The last bytes of the message: libcurl sends them and then the terminating ".", with which
+    // the server may accept it. This is the hand-over point (channel.h). (libcurl stops asking
+    // once it has the declared size, so this cannot wait for an end-of-data call.)
+    if (s->handover && !s->handover()) return CURL_READFUNC_ABORT;
+    s->handed_over = true;
+  }
   std::copy_n(s->payload.data() + s->offset, n, buffer);
   s->offset += n;
   return n;
@@ -404,6 +414,7 @@ SendOutcome EmailChannel::Send(const OutgoingMessage& message) {
     return SendOutcome::Permanent(why);
   }
   Session session;
+  session.handover = message.handover;
   try {
     session.payload = BuildEmail(message, options_, Rfc5322Date(std::chrono::system_clock::now()));
   } catch (const std::exception& e) {
@@ -455,6 +466,11 @@ SendOutcome EmailChannel::Send(const OutgoingMessage& message) {
   }
   SendOutcome outcome =
       ClassifySmtpResult(rc, smtp_code, EnhancedCode(session.replies, smtp_code), errbuf);
+  // Cut off after the end of DATA without the server's verdict (a 4xx/5xx there is a verdict):
+  // the server may have accepted the message.
+  if (session.handed_over && outcome.kind == SendOutcome::Kind::kTransient && smtp_code < 400) {
+    outcome.ambiguous = true;
+  }
   spdlog::warn("email: outbox {} ({}): {}", message.outbox_id, message.recipient.pseudonym,
                outcome.detail);
   return outcome;

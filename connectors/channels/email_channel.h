@@ -59,6 +59,7 @@ class EmailChannel : public Channel {
 
   std::string_view name() const override { return "email"; }
   bool idempotent() const override { return false; }
+  bool marks_handover() const override { return true; }  // see channel.h
   // "no email address" when missing; "email address is malformed" when it could not be used in
   // an SMTP envelope or a header (no '@', whitespace, control characters, angle brackets).
   std::string CannotReach(const Recipient& recipient) const override;

@@ -124,14 +124,22 @@ SendOutcome KannelSmsChannel::Send(const OutgoingMessage& message) {
   }
   if (!url.ok()) return SendOutcome::Permanent("sms: " + url.status().message());
 
-  auto reply = HttpCall("GET", *url, "", {}, options_.timeout);
+  HttpCallOptions call;
+  call.timeout = options_.timeout;
+  bool written = false;
+  call.request_written = &written;
+  if (message.handover) call.before_last_byte = message.handover;
+  auto reply = HttpCall("GET", *url, "", {}, call);
   if (!reply.ok()) {
     spdlog::warn("sms: outbox {} ({}): {}", message.outbox_id, message.recipient.pseudonym,
                  reply.status().ToString());
     if (reply.status().code() == StatusCode::kInvalidArgument) {
       return SendOutcome::Permanent(reply.status().message());
     }
-    return SendOutcome::Transient(reply.status().message());
+    SendOutcome out = SendOutcome::Transient(reply.status().message());
+    // The whole request reached Kannel but no answer came back: it may have queued the SMS.
+    out.ambiguous = written;
+    return out;
   }
   SendOutcome outcome = Classify(*reply);
   if (outcome.kind != SendOutcome::Kind::kSent) {

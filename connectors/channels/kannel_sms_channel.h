@@ -58,6 +58,7 @@ class KannelSmsChannel : public Channel {
 
   std::string_view name() const override { return "sms"; }
   bool idempotent() const override { return false; }
+  bool marks_handover() const override { return true; }  // see channel.h
   std::string CannotReach(const Recipient& recipient) const override;
   SendOutcome Send(const OutgoingMessage& message) override;
 

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <exception>
 #include <optional>
+#include <sstream>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -110,15 +111,38 @@ Status RunStep(asio::io_context& ioc, const Target& t, const char* step, beast::
 template <typename Stream>
 Result<HttpClientResult> Exchange(asio::io_context& ioc, Stream& stream, const Target& t,
                                   http::request<http::string_body>& req,
-                                  Clock::time_point deadline) {
+                                  Clock::time_point deadline, const HttpCallOptions& options) {
   beast::error_code ec;
   beast::get_lowest_layer(stream).expires_at(deadline);
-  ENNAKKO_RETURN_IF_ERROR(RunStep(ioc, t, "write", ec, [&](bool& done) {
-    http::async_write(stream, req, [&](const beast::error_code& e, size_t) {
-      ec = e;
-      done = true;
-    });
-  }));
+  if (!options.before_last_byte) {
+    ENNAKKO_RETURN_IF_ERROR(RunStep(ioc, t, "write", ec, [&](bool& done) {
+      http::async_write(stream, req, [&](const beast::error_code& e, size_t) {
+        ec = e;
+        done = true;
+      });
+    }));
+  } else {
+    // Everything but the last byte, then the hook, then the last byte: a server acts on a request
+    // only once it is complete, so until that byte leaves, the request can still be abandoned.
+    std::ostringstream serialized;
+    serialized << req;
+    const std::string wire = std::move(serialized).str();
+    auto write = [&](std::string_view part) {
+      return RunStep(ioc, t, "write", ec, [&](bool& done) {
+        asio::async_write(stream, asio::buffer(part.data(), part.size()),
+                          [&](const beast::error_code& e, size_t) {
+                            ec = e;
+                            done = true;
+                          });
+      });
+    };
+    ENNAKKO_RETURN_IF_ERROR(write(std::string_view(wire).substr(0, wire.size() - 1)));
+    if (!options.before_last_byte()) {
+      return Status::Cancelled("request to " + t.loggable + " abandoned before its last byte");
+    }
+    ENNAKKO_RETURN_IF_ERROR(write(std::string_view(wire).substr(wire.size() - 1)));
+  }
+  if (options.request_written) *options.request_written = true;
 
   beast::flat_buffer buffer;
   http::response_parser<http::string_body> parser;
@@ -155,6 +179,7 @@ Result<HttpClientResult> Call(const std::string& method, const std::string& url,
                               const std::map<std::string, std::string>& headers,
                               const HttpCallOptions& options) {
   const Clock::time_point deadline = Clock::now() + options.timeout;
+  if (options.request_written) *options.request_written = false;
   auto target = ParseTarget(url);
   if (!target.ok()) return target.status();
   const Target& t = *target;
@@ -201,7 +226,7 @@ Result<HttpClientResult> Call(const std::string& method, const std::string& url,
   if (!t.tls) {
     beast::tcp_stream stream(ioc);
     ENNAKKO_RETURN_IF_ERROR(connect(stream));
-    auto out = Exchange(ioc, stream, t, req, deadline);
+    auto out = Exchange(ioc, stream, t, req, deadline, options);
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     return out;
@@ -237,7 +262,7 @@ Result<HttpClientResult> Call(const std::string& method, const std::string& url,
       done = true;
     });
   }));
-  auto out = Exchange(ioc, stream, t, req, deadline);
+  auto out = Exchange(ioc, stream, t, req, deadline, options);
   // "Connection: close": no close_notify exchange, which a peer may never answer.
   beast::error_code ignored;
   beast::get_lowest_layer(stream).socket().shutdown(tcp::socket::shutdown_both, ignored);

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <string>
 #include <string_view>
@@ -48,6 +49,14 @@ struct HttpCallOptions {
   std::string ca_file = {};
   // https: verify the peer's certificate chain and name. Turn off only in tests.
   bool verify_peer = true;
+  // Called once, right before the last byte of the request is written: the moment from which the
+  // server can act on it. Returning false aborts the call before that byte, so the server never
+  // gets a complete request (the call then fails with Cancelled). A sender that cannot later ask
+  // the server whether a request arrived uses this to record durably that it is handing it over.
+  std::function<bool()> before_last_byte = {};
+  // When set, receives whether the whole request was written. An error after that is ambiguous:
+  // the server may have acted on the request even though no answer was read.
+  bool* request_written = nullptr;
 };
 
 // The same call with TLS options.

@@ -182,4 +182,56 @@ TEST_CASE("HttpCall refuses other schemes") {
         StatusCode::kInvalidArgument);
 }
 
+
+TEST_CASE("HttpCall's hand-over hook runs before the last byte, and refusing it leaves no request") {
+  // A plain HTTP server that counts the requests it parsed completely.
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  asio::io_context ioc;
+  asio::ip::tcp::acceptor acceptor(ioc, {asio::ip::make_address("127.0.0.1"), 0});
+  const int port = acceptor.local_endpoint().port();
+  std::atomic<int> complete{0};
+  std::thread server([&] {
+    for (int i = 0; i < 2; ++i) {
+      asio::ip::tcp::socket socket(ioc);
+      acceptor.accept(socket);
+      boost::beast::flat_buffer buffer;
+      http::request<http::string_body> req;
+      boost::beast::error_code ec;
+      http::read(socket, buffer, req, ec);
+      if (ec) continue;  // the client gave up before the end: nothing to act on
+      ++complete;
+      http::response<http::string_body> res{http::status::accepted, req.version()};
+      res.body() = "0: Accepted for delivery";
+      res.prepare_payload();
+      http::write(socket, res, ec);
+    }
+  });
+  const std::string url = "http://127.0.0.1:" + std::to_string(port) + "/cgi-bin/sendsms?to=x";
+
+  HttpCallOptions refuse;
+  bool written = true;
+  refuse.request_written = &written;
+  refuse.before_last_byte = [] { return false; };
+  auto refused = HttpCall("GET", url, "", {}, refuse);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.status().code() == StatusCode::kCancelled);
+  CHECK_FALSE(written);
+
+  HttpCallOptions hand_over;
+  int calls = 0;
+  hand_over.request_written = &written;
+  hand_over.before_last_byte = [&] {
+    ++calls;
+    return complete.load() == 0;  // nothing complete has reached the server yet
+  };
+  auto sent = HttpCall("GET", url, "", {}, hand_over);
+  REQUIRE(sent.ok());
+  CHECK(sent->status == 202);
+  CHECK(calls == 1);
+  CHECK(written);
+  server.join();
+  CHECK(complete == 1);  // only the request whose hand-over was allowed
+}
+
 }  // namespace ennakko

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -62,6 +63,11 @@ struct OutgoingMessage {
   // sends it as the text/html part. Unset: channels that want HTML derive it from `body`
   // (escaped, paragraphs from blank lines). Must say the same as `body`.
   std::optional<std::string> html_body = std::nullopt;
+  // The hand-over point (see Channel::marks_handover). The dispatcher sets it to a function that
+  // records durably that this message is being handed to the gateway now; it returns false when
+  // that record could not be written, and the channel must then abandon the send before the
+  // gateway can accept it. Unset in tests and tools: nothing to record.
+  std::function<bool()> handover = {};
 };
 
 struct SendOutcome {
@@ -73,6 +79,10 @@ struct SendOutcome {
   Kind kind = Kind::kTransient;
   std::string gateway_ref;  // the gateway's id for the message, when it gives one
   std::string detail;       // reason on failure; no personal data
+  // A transient failure after the hand-over point with no answer from the gateway (a timeout or
+  // a dropped connection after the whole message was written): the gateway may have accepted it.
+  // The dispatcher does not send such a message again on a channel without idempotency.
+  bool ambiguous = false;
 
   static SendOutcome Sent(std::string ref = {}) { return {Kind::kSent, std::move(ref), {}}; }
   static SendOutcome Transient(std::string why) { return {Kind::kTransient, {}, std::move(why)}; }
@@ -88,6 +98,14 @@ class Channel {
   // writes a file named by the key; Suomi.fi answers 409 to a reused externalId). A send left
   // in doubt by a crash is retried only on an idempotent channel.
   virtual bool idempotent() const = 0;
+  // True when a channel without idempotency calls message.handover() right before the point of
+  // no return — the last byte of the request that lets the gateway accept the message (the last
+  // byte of Kannel's sendsms request, the end of SMTP's DATA) — and sets SendOutcome::ambiguous
+  // for a failure after it. Then a crash, or a timeout, can be resolved without a duplicate: not
+  // handed over means the gateway never got a complete message (send again); handed over means
+  // it may have (never send again; recorded as sent, unconfirmed). A channel that is neither
+  // idempotent nor marks the hand-over leaves a send cut off by a crash in doubt for an operator.
+  virtual bool marks_handover() const { return false; }
   // Empty when the recipient can be reached on this channel; otherwise why not ("no phone").
   virtual std::string CannotReach(const Recipient& recipient) const = 0;
   virtual SendOutcome Send(const OutgoingMessage& message) = 0;

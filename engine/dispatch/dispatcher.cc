@@ -273,16 +273,25 @@ std::chrono::milliseconds Dispatcher::Backoff(int attempt) {
 }
 
 Result<int> Dispatcher::Recover() {
-  auto in_doubt = outbox_.RecoverInFlight([&](const std::string& channel) {
+  auto recovered = outbox_.RecoverInFlight([&](const std::string& channel) {
     auto it = channels_.find(channel);
-    return it != channels_.end() && it->second->idempotent();
+    if (it == channels_.end()) return Outbox::ChannelKind::kNeither;  // not configured now: ask
+    if (it->second->idempotent()) return Outbox::ChannelKind::kIdempotent;
+    return it->second->marks_handover() ? Outbox::ChannelKind::kMarksHandover : Outbox::ChannelKind::kNeither;
   });
-  if (in_doubt.ok() && *in_doubt > 0) {
-    spdlog::warn("{} offers were being sent on a non-idempotent channel when the previous process stopped; "
-                 "they are held as in_doubt for an operator instead of risking a duplicate", *in_doubt);
-    audit_("offer.in_doubt", {{"count", *in_doubt}});
+  if (!recovered.ok()) return recovered.status();
+  if (recovered->requeued > 0 || recovered->presumed_sent > 0) {
+    spdlog::info("dispatch: {} offer(s) cut off by the previous stop go out again; {} had been handed to their "
+                 "gateway and count as sent, unconfirmed (never sent twice)",
+                 recovered->requeued, recovered->presumed_sent);
+    audit_("offer.recovered", {{"requeued", recovered->requeued}, {"presumed_sent", recovered->presumed_sent}});
   }
-  return in_doubt;
+  if (recovered->in_doubt > 0) {
+    spdlog::warn("{} offers were being sent on a non-idempotent channel when the previous process stopped; "
+                 "they are held as in_doubt for an operator instead of risking a duplicate", recovered->in_doubt);
+    audit_("offer.in_doubt", {{"count", recovered->in_doubt}});
+  }
+  return recovered->in_doubt;
 }
 
 void Dispatcher::AuditHolds(const std::vector<std::tuple<int64_t, std::string, Hold>>& holds) {
@@ -345,7 +354,19 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
                                                      {"service_title", title}, {"reply_code", ReplyCode(o.id)}};
         if (message_values_) message_values_(o, channel, values);
         RenderedMessage m = RenderMessage(*rule, o.recipient_language, values);
-        return OutgoingMessage{o.id, o.idem_key, o.service, ToRecipient(o, pseudonym_), m.title, m.body};
+        OutgoingMessage msg{o.id, o.idem_key, o.service, ToRecipient(o, pseudonym_), m.title, m.body};
+        if (channels_.at(channel)->marks_handover()) {
+          // Durable before the gateway can accept: after a crash, RecoverInFlight knows whether
+          // this message may have left (channel.h). The thread running DrainOnce takes part in
+          // the sends, so nobody else uses the connection meanwhile; the mutex orders the workers.
+          msg.handover = [this, id = o.id, channel] {
+            std::lock_guard lock(handover_mu_);
+            Status st = outbox_.MarkHandedOver(id, channel);
+            if (!st.ok()) spdlog::error("dispatch: offer {}: could not record the hand-over: {}", id, st.ToString());
+            return st.ok();
+          };
+        }
+        return msg;
       };
       for (size_t k = 0; k < plan.candidates.size(); ++k) {
         const std::string& channel = plan.candidates[k];
@@ -376,11 +397,26 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
       }
     }
   };
+  // While the sends run, the only writes are hand-over records, and each must be visible to a
+  // restart before the message's last byte leaves. With synchronous=FULL a commit is visible to
+  // a restart as soon as its WAL frame is written, but returns only after the fsync: a crash in
+  // that fsync would leave a hand-over recorded for a message that never left. NORMAL commits
+  // without the fsync, shrinking that window to a write(); they still survive a process crash.
+  // The batch's outcomes below are committed with the configured level again, which also makes
+  // the hand-over records durable against power loss.
+  std::optional<int64_t> sync_level;
+  if (auto q = db_.Prepare("PRAGMA synchronous"); q.ok()) {
+    if (auto row = q->Step(); row.ok() && *row) sync_level = q->Int(0);
+  }
+  if (sync_level && *sync_level > 1) (void)db_.Exec("PRAGMA synchronous = NORMAL");
   int n_threads = std::min<int>(options_.workers, static_cast<int>(offers.size()));
   std::vector<std::thread> threads;
   for (int t = 1; t < n_threads; ++t) threads.emplace_back(work);
   work();
   for (auto& t : threads) t.join();
+  if (sync_level && *sync_level > 1) {
+    ENNAKKO_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous = " + std::to_string(*sync_level)));
+  }
 
   // Channels that make their sends durable per batch (the file channel) do it now, before the
   // outcomes are committed; a failure makes those sends transient failures (retried).
@@ -438,6 +474,15 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
         break;
       }
       case SendOutcome::Kind::kTransient:
+        if (out.ambiguous && !channels_.at(channel)->idempotent()) {
+          // The gateway may have accepted it (channel.h): sending it again could deliver it twice.
+          // Recorded as sent, unconfirmed; a delivery report, when the channel has them, confirms.
+          ENNAKKO_RETURN_IF_ERROR(outbox_.MarkSent(o.id, channel, "", attempt, "unconfirmed: " + out.detail));
+          audit_("offer.sent", {{"offer", o.id}, {"service", o.service}, {"recipient", pseudonym_(o.recipient_code)},
+                                {"channel", channel}, {"attempt", attempt}, {"unconfirmed", out.detail}});
+          ++stats.sent;
+          break;
+        }
         if (attempt >= options_.max_attempts) {
           ENNAKKO_RETURN_IF_ERROR(outbox_.MarkFailed(o.id, channel, "gave up after " + std::to_string(attempt) + " attempts: " + out.detail, attempt));
           audit_("offer.failed", {{"offer", o.id}, {"channel", channel}, {"attempt", attempt}, {"reason", out.detail}});

@@ -24,6 +24,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <random>
 #include <string>
 #include <tuple>
@@ -148,6 +149,7 @@ class Dispatcher {
   std::shared_ptr<const RuleSet> rules_;
   MessageValuesFn message_values_;
   std::mt19937_64 jitter_{std::random_device{}()};
+  std::mutex handover_mu_;  // orders the workers' hand-over records on db_
   const Clock& clock_;
   MailboxStatusCache* mailbox_ = nullptr;
   std::atomic<MetricsRegistry*> metrics_{nullptr};

@@ -21,11 +21,13 @@ class ScriptedChannel : public Channel {
       : name_(std::move(name)), idempotent_(idempotent), needs_phone_(needs_phone) {}
   std::string_view name() const override { return name_; }
   bool idempotent() const override { return idempotent_; }
+  bool marks_handover() const override { return marks_handover_; }
   std::string CannotReach(const Recipient& r) const override {
     return needs_phone_ && !r.phone ? "no phone" : "";
   }
   SendOutcome Send(const OutgoingMessage& m) override {
     std::lock_guard lock(mu);
+    if (marks_handover_ && m.handover && !m.handover()) return SendOutcome::Transient("hand-over not recorded");
     sent.push_back(m);
     if (!script.empty()) {
       SendOutcome o = script.front();
@@ -37,6 +39,7 @@ class ScriptedChannel : public Channel {
   std::mutex mu;
   std::vector<OutgoingMessage> sent;
   std::vector<SendOutcome> script;
+  bool marks_handover_ = false;
 
  private:
   std::string name_;
@@ -222,6 +225,59 @@ TEST_CASE("after a crash, sends in flight are re-queued only on idempotent chann
   CHECK(f.dispatcher->Recover().value() == 1);
   CHECK(f.State(sms_offer) == "in_doubt");  // an SMS may have left: never sent twice
   CHECK(f.State(file_offer) == "queued");   // the file channel is idempotent
+}
+
+TEST_CASE("after a crash, a hand-over decides: handed over counts as sent, unconfirmed; not handed over goes again",
+          "[dispatch][crash]") {
+  Fixture f;
+  f.sms.marks_handover_ = true;
+  int64_t handed = f.Enqueue(1, "fi");
+  int64_t not_yet = f.Enqueue(4, "de");
+  Outbox outbox(*f.db, f.clock);
+  auto claimed = outbox.ClaimDue(10, [](const ClaimedOffer&) { return ChannelChoice{"sms", ""}; });
+  REQUIRE(claimed->size() == 2);
+  // The process dies after the first message's hand-over was recorded, before any answer.
+  REQUIRE(outbox.MarkHandedOver(handed, "sms").ok());
+  CHECK(f.dispatcher->Recover().value() == 0);  // nothing in doubt
+  CHECK(f.State(handed) == "sent");
+  CHECK(f.State(not_yet) == "queued");
+  auto st = f.db->Prepare("SELECT last_error FROM outbox WHERE id = ?");
+  st->Bind(1, handed);
+  REQUIRE(st->Step().value());
+  CHECK(st->Text(0).rfind("unconfirmed:", 0) == 0);
+  // The next drain sends only the one that never left, and records its hand-over first.
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  REQUIRE(f.sms.sent.size() == 1);
+  CHECK(f.sms.sent[0].outbox_id == not_yet);
+  auto h = f.db->Prepare("SELECT handed_over_at IS NOT NULL FROM outbox WHERE id = ?");
+  h->Bind(1, not_yet);
+  REQUIRE(h->Step().value());
+  CHECK(h->Int(0) == 1);
+}
+
+TEST_CASE("an ambiguous failure after the hand-over is never sent again on a channel without idempotency",
+          "[dispatch][crash]") {
+  Fixture f;
+  f.sms.marks_handover_ = true;
+  SendOutcome timeout = SendOutcome::Transient("read: timed out");
+  timeout.ambiguous = true;
+  f.sms.script = {timeout};
+  int64_t id = f.Enqueue(1, "fi");
+  auto stats = f.dispatcher->DrainOnce(f.stop);
+  REQUIRE(stats.ok());
+  CHECK(stats->sent == 1);
+  CHECK(stats->retried == 0);
+  CHECK(f.State(id) == "sent");
+  f.clock.Advance(chr::hours(1));
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->claimed == 0);
+  CHECK(f.sms.sent.size() == 1);
+  // The same failure before the hand-over (not ambiguous) is retried as usual.
+  Fixture g;
+  g.sms.marks_handover_ = true;
+  g.sms.script = {SendOutcome::Transient("connect: refused")};
+  int64_t other = g.Enqueue(1, "fi");
+  REQUIRE(g.dispatcher->DrainOnce(g.stop)->retried == 1);
+  CHECK(g.State(other) == "queued");
 }
 
 TEST_CASE("reply codes are short and unambiguous", "[dispatch]") {

@@ -73,7 +73,7 @@ Result<std::vector<ClaimedOffer>> Outbox::ClaimDue(
     c.reply_to = st->OptInt(17).value_or(0);
     out.push_back(std::move(c));
   }
-  auto upd = db_.Prepare("UPDATE outbox SET state = 'sending', channel = ?, updated_at = ? WHERE id = ?");
+  auto upd = db_.Prepare("UPDATE outbox SET state = 'sending', channel = ?, updated_at = ?, handed_over_at = NULL WHERE id = ?");
   if (!upd.ok()) return upd.status();
   std::vector<ClaimedOffer> claimed;
   for (auto& c : out) {
@@ -106,15 +106,24 @@ Status Outbox::RecordDelivery(int64_t id, int attempt, std::string_view channel,
   return st->Run();
 }
 
-Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view ref, int attempt) {
-  ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "sent", "", ref));
+Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view ref, int attempt,
+                        std::string_view unconfirmed) {
+  ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "sent", unconfirmed, ref));
   auto st = db_.Prepare(
       "UPDATE outbox SET channel = ?, gateway_ref = ?, attempts = ?, updated_at = ?4, sent_at = COALESCE(sent_at, ?4), "
       // A delivery report may have come in while we were sending (offer_lifecycle.h).
       "state = CASE WHEN closed_at IS NOT NULL THEN 'failed' WHEN delivered_at IS NOT NULL THEN 'delivered' "
-      "ELSE 'sent' END, last_error = CASE WHEN closed_at IS NOT NULL THEN last_error END WHERE id = ?5");
+      "ELSE 'sent' END, last_error = CASE WHEN closed_at IS NOT NULL THEN last_error ELSE ?6 END WHERE id = ?5");
   if (!st.ok()) return st.status();
   st->Bind(1, channel).Bind(2, ref).Bind(3, attempt).Bind(4, FormatTimestamp(clock_.Now())).Bind(5, id);
+  if (unconfirmed.empty()) st->BindNull(6); else st->Bind(6, unconfirmed);
+  return st->Run();
+}
+
+Status Outbox::MarkHandedOver(int64_t id, std::string_view channel) {
+  auto st = db_.Prepare("UPDATE outbox SET channel = ?, handed_over_at = ? WHERE id = ? AND state = 'sending'");
+  if (!st.ok()) return st.status();
+  st->Bind(1, channel).Bind(2, FormatTimestamp(clock_.Now())).Bind(3, id);
   return st->Run();
 }
 
@@ -167,37 +176,58 @@ Status Outbox::Hold(int64_t id, std::chrono::system_clock::time_point until, std
 }
 
 Result<int> Outbox::RecoverInFlight(const std::function<bool(const std::string&)>& idempotent) {
+  auto r = RecoverInFlight([&](const std::string& channel) {
+    return idempotent(channel) ? ChannelKind::kIdempotent : ChannelKind::kNeither;
+  });
+  if (!r.ok()) return r.status();
+  return r->in_doubt;
+}
+
+Result<Outbox::Recovered> Outbox::RecoverInFlight(const std::function<ChannelKind(const std::string&)>& kind) {
   Transaction tx(db_);
   ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
-  // `channel` holds the channel in use, written before the send (ClaimDue, SetChannel).
-  auto st = db_.Prepare("SELECT id, channel FROM outbox WHERE state = 'sending'");
+  // `channel` holds the channel in use, written before the send (ClaimDue, SetChannel) and again
+  // at the hand-over (MarkHandedOver), which is also when handed_over_at is set.
+  auto st = db_.Prepare("SELECT id, channel, handed_over_at, attempts FROM outbox WHERE state = 'sending'");
   if (!st.ok()) return st.status();
-  std::vector<std::pair<int64_t, std::optional<std::string>>> rows;
+  struct Row {
+    int64_t id;
+    std::optional<std::string> channel, handed_over_at;
+    int attempts;
+  };
+  std::vector<Row> rows;
   for (;;) {
     auto row = st->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    rows.emplace_back(st->Int(0), st->OptText(1));
+    rows.push_back({st->Int(0), st->OptText(1), st->OptText(2), static_cast<int>(st->Int(3))});
   }
-  int in_doubt = 0;
+  Recovered out;
   auto requeue = db_.Prepare("UPDATE outbox SET state = 'queued' WHERE id = ?");
   auto doubt = db_.Prepare(
       "UPDATE outbox SET state = 'in_doubt', last_error = 'process stopped during a send on a channel without "
       "idempotency; check the gateway before re-sending' WHERE id = ?");
   if (!requeue.ok()) return requeue.status();
   if (!doubt.ok()) return doubt.status();
-  for (const auto& [id, channel] : rows) {
-    if (!channel || idempotent(*channel)) {
-      requeue->Bind(1, id);
-      ENNAKKO_RETURN_IF_ERROR(requeue->Run());
-    } else {
-      doubt->Bind(1, id);
+  for (const Row& r : rows) {
+    const ChannelKind k = r.channel ? kind(*r.channel) : ChannelKind::kIdempotent;
+    if (k == ChannelKind::kMarksHandover && r.handed_over_at) {
+      ENNAKKO_RETURN_IF_ERROR(MarkSent(r.id, *r.channel, "", r.attempts + 1,
+                                       "unconfirmed: the process stopped after handing the message to the "
+                                       "gateway, before its answer was recorded"));
+      ++out.presumed_sent;
+    } else if (k == ChannelKind::kNeither) {
+      doubt->Bind(1, r.id);
       ENNAKKO_RETURN_IF_ERROR(doubt->Run());
-      ++in_doubt;
+      ++out.in_doubt;
+    } else {
+      requeue->Bind(1, r.id);
+      ENNAKKO_RETURN_IF_ERROR(requeue->Run());
+      ++out.requeued;
     }
   }
   ENNAKKO_RETURN_IF_ERROR(tx.Commit());
-  return in_doubt;
+  return out;
 }
 
 Result<std::map<std::string, int64_t>> Outbox::CountByState() {

@@ -89,7 +89,13 @@ class Outbox {
   // Records the channel of a fallback attempt before it is made.
   Status SetChannel(int64_t id, std::string_view channel);
 
-  Status MarkSent(int64_t id, std::string_view channel, std::string_view gateway_ref, int attempt);
+  // `unconfirmed`: why the gateway's acceptance is presumed, not known (kept in last_error and the
+  // delivery record); empty for a gateway that answered.
+  Status MarkSent(int64_t id, std::string_view channel, std::string_view gateway_ref, int attempt,
+                  std::string_view unconfirmed = {});
+  // Records durably, in its own statement, that a message of this offer is being handed to
+  // `channel`'s gateway now (Channel::marks_handover). Cleared when the offer is claimed again.
+  Status MarkHandedOver(int64_t id, std::string_view channel);
   // Transient failure: back to queued with next_attempt_at = now + delay.
   Status MarkRetry(int64_t id, std::string_view channel, std::string_view error, int attempt,
                    std::chrono::milliseconds delay);
@@ -104,8 +110,19 @@ class Outbox {
     return RecordDelivery(id, attempt, channel, "permanent_failure", reason, "");
   }
 
-  // After a restart: offers left in `sending` go back to queued when their channel is idempotent
-  // (or no channel was attempted yet), else to in_doubt. Returns how many went to in_doubt.
+  // After a restart, offers left in `sending` are resolved by their channel's kind:
+  //  - idempotent (or no channel attempted yet): back to queued; sending again is harmless;
+  //  - marks the hand-over: handed over -> sent, unconfirmed (the gateway may have it: never
+  //    twice); not handed over -> queued (the gateway never got a complete message);
+  //  - neither: in_doubt, for an operator.
+  enum class ChannelKind { kIdempotent, kMarksHandover, kNeither };
+  struct Recovered {
+    int requeued = 0;
+    int presumed_sent = 0;
+    int in_doubt = 0;
+  };
+  Result<Recovered> RecoverInFlight(const std::function<ChannelKind(const std::string& channel)>& kind);
+  // The same for channels that are either idempotent or neither. Returns how many went to in_doubt.
   Result<int> RecoverInFlight(const std::function<bool(const std::string& channel)>& idempotent);
 
   // Number of offers by state, for metrics.

@@ -298,6 +298,11 @@ CREATE TABLE mailbox_status (
   checked_at  TEXT NOT NULL
 );
 )sql",
+    // 9: the hand-over point of a send on a channel without idempotency (engine/dispatch/channel.h):
+    // set, durably, right before the gateway can accept the message; cleared at each claim.
+    R"sql(
+ALTER TABLE outbox ADD COLUMN handed_over_at TEXT;
+)sql",
 });
 
 }  // namespace
