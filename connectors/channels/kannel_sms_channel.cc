@@ -1,5 +1,6 @@
 #include "connectors/channels/kannel_sms_channel.h"
 
+#include <cstdlib>
 #include <exception>
 #include <string>
 #include <utility>
@@ -54,6 +55,15 @@ SendOutcome Classify(const HttpClientResult& reply) {
                               reply.body.find("Sent") != std::string::npos)) {
     return SendOutcome::Sent();
   }
+  if (reply.status == 429) {
+    // Not Kannel's own answer, but a proxy or an SMS provider's rate limit in front of it.
+    SendOutcome out = SendOutcome::Transient(ReplyDetail(reply));
+    if (auto it = reply.headers.find("retry-after"); it != reply.headers.end()) {
+      int seconds = std::atoi(it->second.c_str());
+      if (seconds > 0) out.retry_after = std::chrono::seconds(std::min(seconds, 3600));
+    }
+    return out;
+  }
   if (reply.status >= 400 && reply.status < 500) return SendOutcome::Permanent(ReplyDetail(reply));
   // 5xx, and anything unexpected: Kannel or a proxy in front of it may recover.
   return SendOutcome::Transient(ReplyDetail(reply));
@@ -70,8 +80,8 @@ KannelSmsChannel::KannelSmsChannel(KannelSmsOptions options) : options_(std::mov
 Status KannelSmsChannel::ValidateOptions(const KannelSmsOptions& options) {
   auto parsed = boost::urls::parse_uri(options.sendsms_url);
   if (!parsed) return Status::Invalid("sms: sendsms_url is not a URL");
-  if (parsed->scheme() != "http") {
-    return Status::Invalid("sms: sendsms_url must be http:// (TLS is not implemented yet)");
+  if (parsed->scheme() != "http" && parsed->scheme() != "https") {
+    return Status::Invalid("sms: sendsms_url must be http:// or https://");
   }
   if (options.username.empty()) return Status::Invalid("sms: username is empty");
   if (options.max_messages < 1) return Status::Invalid("sms: max_messages must be at least 1");

@@ -162,7 +162,9 @@ TEST_CASE("KannelSmsChannel cannot reach a recipient without a phone") {
 TEST_CASE("KannelSmsChannel::ValidateOptions") {
   KannelSmsOptions o = Options("http://127.0.0.1:13013/cgi-bin/sendsms");
   CHECK(KannelSmsChannel::ValidateOptions(o).ok());
-  o.sendsms_url = "https://kannel/cgi-bin/sendsms";
+  o.sendsms_url = "https://kannel/cgi-bin/sendsms";  // the HTTP client speaks TLS
+  CHECK(KannelSmsChannel::ValidateOptions(o).ok());
+  o.sendsms_url = "ftp://kannel/cgi-bin/sendsms";
   CHECK_FALSE(KannelSmsChannel::ValidateOptions(o).ok());
   o = Options("not a url");
   CHECK_FALSE(KannelSmsChannel::ValidateOptions(o).ok());

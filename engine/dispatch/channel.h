@@ -6,6 +6,7 @@
 // outbox id and the recipient's pseudonym only.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -83,6 +84,9 @@ struct SendOutcome {
   // a dropped connection after the whole message was written): the gateway may have accepted it.
   // The dispatcher does not send such a message again on a channel without idempotency.
   bool ambiguous = false;
+  // A transient failure where the gateway named a wait (HTTP 429 Retry-After): the retry waits at
+  // least this long.
+  std::optional<std::chrono::milliseconds> retry_after = std::nullopt;
 
   static SendOutcome Sent(std::string ref = {}) { return {Kind::kSent, std::move(ref), {}}; }
   static SendOutcome Transient(std::string why) { return {Kind::kTransient, {}, std::move(why)}; }

@@ -488,7 +488,7 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
           audit_("offer.failed", {{"offer", o.id}, {"channel", channel}, {"attempt", attempt}, {"reason", out.detail}});
           ++stats.failed;
         } else {
-          auto delay = Backoff(attempt);
+          auto delay = std::max(Backoff(attempt), out.retry_after.value_or(std::chrono::milliseconds(0)));
           ENNAKKO_RETURN_IF_ERROR(outbox_.MarkRetry(o.id, channel, out.detail, attempt, delay));
           audit_("offer.retry", {{"offer", o.id}, {"channel", channel}, {"attempt", attempt},
                                  {"delay_ms", delay.count()}, {"reason", out.detail}});

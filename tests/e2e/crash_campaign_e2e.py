@@ -109,6 +109,12 @@ en:
 """
 
 
+# Slow enough that the campaign is still under way at the last kill.
+RATE_LIMITED = """\
+  rate_limits: {sms: {per_second: 200, burst: 200}, suomifi: {per_second: 200, burst: 200},
+                email: {per_second: 40, burst: 40}}"""
+
+
 def parse_args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--ennakko", required=True)
@@ -138,8 +144,9 @@ class SuomiFiFake:
                 self.proc.kill()
 
 
-def write_setup(tmp: Path, repo: Path, kannel: KannelHarness, smtp: SmtpHarness, suomifi: SuomiFiFake,
-                port: int) -> Path:
+def write_setup(tmp: Path, repo: Path, sendsms_url: str, kannel: KannelHarness, smtp: SmtpHarness,
+                suomifi: SuomiFiFake, port: int, timeout_ms: int = 10000,
+                dispatch: str = RATE_LIMITED) -> Path:
     rules = tmp / "rules"
     shutil.copytree(repo / "rules" / "params", rules / "params")
     shutil.copytree(repo / "rules" / "definitions", rules / "definitions")
@@ -167,8 +174,10 @@ channels:
     username: ennakko
     password: test-password
     service_id: ennakko-crash-test
+    timeout_ms: {timeout_ms}
   sms:
-    sendsms_url: {yaml_str(kannel.sendsms_url)}
+    sendsms_url: {yaml_str(sendsms_url)}
+    timeout_ms: {timeout_ms}
     username: {yaml_str(kannel.username)}
     password: {yaml_str(kannel.password)}
     from: Helsinki
@@ -176,12 +185,11 @@ channels:
     smtp_url: {yaml_str(smtp.url)}
     require_starttls: false
     from: ennakko@example.invalid
+    timeout_ms: {timeout_ms}
 dispatch:
   # Runs at any hour: no SMS quiet hours (they have their own unit tests).
   quiet_hours: {{sms: {{start: "00:00", end: "00:00"}}}}
-  # Slow enough that the campaign is still under way at the last kill.
-  rate_limits: {{sms: {{per_second: 200, burst: 200}}, suomifi: {{per_second: 200, burst: 200}},
-                email: {{per_second: 40, burst: 40}}}}
+{dispatch}
 http:
   address: 127.0.0.1
   port: {port}
@@ -196,87 +204,16 @@ def counts(db: Path) -> dict[str, int]:
     return dict(rows)
 
 
-def body() -> None:
-    args = parse_args()
-    rng = random.Random(args.seed)
-    tmp = Path(tempfile.mkdtemp(prefix="ennakko-e2e-crash-"))
-    print(f"temporary directory: {tmp}")
-    daemons: list[Daemon] = []
-    suomifi = SuomiFiFake(args.suomifi_fake)
-    try:
-        with KannelHarness() as kannel, SmtpHarness() as smtp:
-            _run(args, rng, tmp, kannel, smtp, suomifi, daemons)
-    finally:
-        for d in daemons:
-            d.kill()
-        suomifi.stop()
-        if args.keep:
-            print(f"kept {tmp}")
-        else:
-            shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _run(args, rng: random.Random, tmp: Path, kannel: KannelHarness, smtp: SmtpHarness,
-         suomifi: SuomiFiFake, daemons: list[Daemon]) -> None:
-    gen = run([args.ennakko, "demo", "generate", "--out", str(tmp / "population"),
-               "--seed", str(SEED), "--residents", str(RESIDENTS)])
-    check(gen.returncode == 0, "demo generate", gen.stderr)
-    port = free_port()
-    config = write_setup(tmp, Path(args.repo), kannel, smtp, suomifi, port)
-    db = tmp / "store" / "ennakko.db"
-
-    # 2. Kill -9 at random moments, at least args.kills times.
-    kills = 0
-    kill_log = []
-    t_start = time.monotonic()
-    while kills < args.kills:
-        d = Daemon(args.ennakko, config, port, tmp, f"run{kills:02d}").start()
-        daemons.append(d)
-        before = counts(db).get("sent", 0) if db.exists() else 0
-        if kills % 4 == 3:
-            moment = rng.uniform(0.0, 1.5)  # anywhere in start-up, loading or evaluation
-            time.sleep(moment)
-            phase = "start-up"
-        else:
-            def sending():
-                c = counts(db)
-                return c.get("sent", 0) > before or (c and not c.get("queued") and not c.get("sending"))
-            try:
-                wait_until("the daemon to send", sending, timeout=60, interval=0.02)
-            except CheckFailed:
-                raise CheckFailed(f"round {kills}: nothing sent within 60 s\n" + d.output()[-3000:])
-            moment = rng.uniform(0.0, 0.25)
-            time.sleep(moment)
-            phase = "sending"
-        d.kill()
-        kills += 1
-        c = counts(db) if db.exists() else {}
-        kill_log.append((phase, round(moment, 3), c.get("sent", 0)))
-        print(f"kill {kills:2d} ({phase}, +{moment:.3f} s): outbox {c}")
-        check("stopped cleanly" not in d.output(), "the daemon was killed, not stopped")
-    c = counts(db)
-    check(c.get("queued", 0) + c.get("sending", 0) > 0,
-          "the campaign was still under way after the last kill (otherwise the kills did not test "
-          "a campaign in flight)", str(c))
-
-    # 3. A last run to the end.
-    final = Daemon(args.ennakko, config, port, tmp, "final").start()
-    daemons.append(final)
-    final.wait_ready(120)
-    wait_until("the outbox to settle",
-               lambda: (lambda c: c and not c.get("queued") and not c.get("sending"))(counts(db)),
-               timeout=300, interval=0.5)
-    rc = final.terminate(20)
-    check(rc == 0, f"the last run stops cleanly (exit {rc})", final.output()[-2000:])
-    elapsed = time.monotonic() - t_start
-
-    # 4. Count at the gateways.
+def check_exactly_once(db: Path, kannel: KannelHarness, smtp: SmtpHarness, suomifi: SuomiFiFake,
+                       elapsed: float, when: str, min_offers: int = MIN_OFFERS) -> None:
+    """Every offer of the campaign is sent (exactly one message at the gateways for its recipient)
+    or failed because no channel can reach its recipient; nobody else got a message."""
     rows = query(db, """SELECT o.id, o.state, o.channel, o.last_error, r.hetu, r.phone, r.email
                         FROM outbox o JOIN residents r ON r.id = o.recipient_id
                         WHERE o.service = ?""", (SERVICE,))
     by_state = collections.Counter(r[1] for r in rows)
-    print(f"outbox after {kills} kills: {dict(by_state)} ({elapsed:.1f} s in all)")
-    check(len(rows) >= MIN_OFFERS, f"the campaign has at least {MIN_OFFERS} offers ({len(rows)})")
+    print(f"outbox {when}: {dict(by_state)} ({elapsed:.1f} s in all)")
+    check(len(rows) >= min_offers, f"the campaign has at least {min_offers} offers ({len(rows)})")
     check(by_state.get("in_doubt", 0) == 0, "no offer is left in_doubt",
           str([r[:4] for r in rows if r[1] == "in_doubt"][:5]))
     failed = [r for r in rows if r[1] == "failed"]
@@ -325,6 +262,85 @@ def _run(args, rng: random.Random, tmp: Path, kannel: KannelHarness, smtp: SmtpH
     by_gateway = collections.Counter(k[0] for k in received.elements())
     print(f"messages at the gateways: {dict(by_gateway)}; {len(sent)} recipients, exactly one each; "
           f"{len(failed)} unreachable")
+
+
+
+def body() -> None:
+    args = parse_args()
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="ennakko-e2e-crash-"))
+    print(f"temporary directory: {tmp}")
+    daemons: list[Daemon] = []
+    suomifi = SuomiFiFake(args.suomifi_fake)
+    try:
+        with KannelHarness() as kannel, SmtpHarness() as smtp:
+            _run(args, rng, tmp, kannel, smtp, suomifi, daemons)
+    finally:
+        for d in daemons:
+            d.kill()
+        suomifi.stop()
+        if args.keep:
+            print(f"kept {tmp}")
+        else:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _run(args, rng: random.Random, tmp: Path, kannel: KannelHarness, smtp: SmtpHarness,
+         suomifi: SuomiFiFake, daemons: list[Daemon]) -> None:
+    gen = run([args.ennakko, "demo", "generate", "--out", str(tmp / "population"),
+               "--seed", str(SEED), "--residents", str(RESIDENTS)])
+    check(gen.returncode == 0, "demo generate", gen.stderr)
+    port = free_port()
+    config = write_setup(tmp, Path(args.repo), kannel.sendsms_url, kannel, smtp, suomifi, port)
+    db = tmp / "store" / "ennakko.db"
+
+    # 2. Kill -9 at random moments, at least args.kills times.
+    kills = 0
+    kill_log = []
+    t_start = time.monotonic()
+    while kills < args.kills:
+        d = Daemon(args.ennakko, config, port, tmp, f"run{kills:02d}").start()
+        daemons.append(d)
+        before = counts(db).get("sent", 0) if db.exists() else 0
+        if kills % 4 == 3:
+            moment = rng.uniform(0.0, 1.5)  # anywhere in start-up, loading or evaluation
+            time.sleep(moment)
+            phase = "start-up"
+        else:
+            def sending():
+                c = counts(db)
+                return c.get("sent", 0) > before or (c and not c.get("queued") and not c.get("sending"))
+            try:
+                wait_until("the daemon to send", sending, timeout=60, interval=0.02)
+            except CheckFailed:
+                raise CheckFailed(f"round {kills}: nothing sent within 60 s\n" + d.output()[-3000:])
+            moment = rng.uniform(0.0, 0.25)
+            time.sleep(moment)
+            phase = "sending"
+        d.kill()
+        kills += 1
+        c = counts(db) if db.exists() else {}
+        kill_log.append((phase, round(moment, 3), c.get("sent", 0)))
+        print(f"kill {kills:2d} ({phase}, +{moment:.3f} s): outbox {c}")
+        check("stopped cleanly" not in d.output(), "the daemon was killed, not stopped")
+    c = counts(db)
+    check(c.get("queued", 0) + c.get("sending", 0) > 0,
+          "the campaign was still under way after the last kill (otherwise the kills did not test "
+          "a campaign in flight)", str(c))
+
+    # 3. A last run to the end.
+    final = Daemon(args.ennakko, config, port, tmp, "final").start()
+    daemons.append(final)
+    final.wait_ready(120)
+    wait_until("the outbox to settle",
+               lambda: (lambda c: c and not c.get("queued") and not c.get("sending"))(counts(db)),
+               timeout=300, interval=0.5)
+    rc = final.terminate(20)
+    check(rc == 0, f"the last run stops cleanly (exit {rc})", final.output()[-2000:])
+    elapsed = time.monotonic() - t_start
+
+    # 4. Count at the gateways.
+    check_exactly_once(db, kannel, smtp, suomifi, elapsed, f"after {kills} kills")
 
     # The kills did cut sends off: some offers were put back, some counted as handed over.
     recovered = [json.loads(line) for line in (tmp / "audit" / "audit.jsonl").read_text().splitlines()

@@ -67,7 +67,7 @@ def _python_with_aiosmtpd() -> str:
 
 
 class SmtpHarness:
-    def __init__(self, tls: bool = False, reject: Optional[dict] = None,
+    def __init__(self, tls: bool = False, reject: Optional[dict] = None, faults: str = "",
                  auth: Optional[tuple] = None):
         self.tmp = Path(tempfile.mkdtemp(prefix="ennakko-smtp-"))
         self.store = self.tmp / "received"
@@ -90,6 +90,8 @@ class SmtpHarness:
             args += ["--reject", f"{address}={reply}"]
         if auth:
             args += ["--auth", f"{auth[0]}:{auth[1]}"]
+        if faults:
+            args += ["--faults", faults]
         self.log = open(self.tmp / "server.log", "wb")
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=self.log)
         line = self.proc.stdout.readline().decode().strip()
@@ -104,6 +106,11 @@ class SmtpHarness:
             out.append(Received(m["mail_from"], m["rcpt_tos"], m["tls"],
                                 meta.with_suffix(".eml").read_bytes(), m.get("auth_login", "")))
         return out
+
+    def faults_served(self) -> list:
+        """The injected faults served so far, in order (see --faults)."""
+        log = self.tmp / "faults.log"
+        return log.read_text().split() if log.exists() else []
 
     def wait_for_messages(self, n: int, timeout: float = 10) -> list:
         deadline = time.monotonic() + timeout
@@ -155,7 +162,15 @@ def _serve(argv: list) -> int:
     p.add_argument("--tls-key")
     p.add_argument("--reject", action="append", default=[], help="ADDRESS=REPLY")
     p.add_argument("--auth", help="USER:PASSWORD")
+    p.add_argument("--faults", default="", help="what the next DATA commands get, in order: "
+                   "KINDxN,... with KIND 451 or 421 (refused, not stored), slowMS (stored after MS "
+                   "ms) or lateMS (the same, meant to outlast the client's timeout)")
     a = p.parse_args(argv)
+    faults = []
+    for item in filter(None, a.faults.split(",")):
+        kind, count = item.split("x")
+        faults += [kind] * int(count)
+    fault_log = Path(a.dir).parent / "faults.log"
     rejects = dict(r.split("=", 1) for r in a.reject)
     store = Path(a.dir)
     lock = threading.Lock()
@@ -168,6 +183,16 @@ def _serve(argv: list) -> int:
             return "250 2.1.5 OK"
 
         async def handle_DATA(self, server, session, envelope):
+            fault = faults.pop(0) if faults else ""
+            if fault:
+                with open(fault_log, "a") as f:
+                    f.write(fault + "\n")
+            if fault in ("451", "421"):
+                return {"451": "451 4.3.0 Try again later (injected)",
+                        "421": "421 4.3.2 Service not available, closing (injected)"}[fault]
+            if fault.startswith(("slow", "late")):
+                import asyncio
+                await asyncio.sleep(int(fault[4:]) / 1000)
             with lock:
                 n = len(list(store.glob("*.json"))) + 1
                 base = store / f"{n:04d}"
