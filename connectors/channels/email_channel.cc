@@ -127,13 +127,17 @@ struct Session {
 
 size_t ReadPayload(char* buffer, size_t size, size_t nitems, void* userdata) {
   auto* s = static_cast<Session*>(userdata);
-  size_t n = std::min(size * nitems, s->payload.size() - s->offset);
-  if (s->offset + n == s->payload.size() && !s->handed_over) {
-    // The last bytes of the message: libcurl sends them and then the terminating ".", with which
-    // the server may accept it. This is the hand-over point (channel.h). (libcurl stops asking
-    // once it has the declared size, so this cannot wait for an end-of-data call.)
-    if (s->handover && !s->handover()) return CURL_READFUNC_ABORT;
-    s->handed_over = true;
+  const size_t remaining = s->payload.size() - s->offset;
+  size_t n = std::min(size * nitems, remaining);
+  if (!s->handed_over && remaining > 0) {
+    if (remaining == 1) {
+      // The last byte: libcurl sends it and then the terminating ".", with which the server may
+      // accept the message. This is the hand-over point (channel.h).
+      if (s->handover && !s->handover()) return CURL_READFUNC_ABORT;
+      s->handed_over = true;
+    } else if (n == remaining) {
+      --n;  // hold the last byte back until the hand-over is recorded
+    }
   }
   std::copy_n(s->payload.data() + s->offset, n, buffer);
   s->offset += n;
