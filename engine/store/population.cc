@@ -10,6 +10,18 @@ namespace {
 
 constexpr size_t kMaxFactsPerWrite = 9;  // birth_date and the eight resident facts
 
+// fact_names.code of each fact name (migration 7 fixes them).
+constexpr std::array<std::string_view, 11> kFactCodes = {
+    "birth_date", "death_date", "name",     "municipality", "address",   "address_protected",
+    "language",   "phone",      "email",    "guardians",    "placements"};
+
+int64_t FactCode(std::string_view name) {
+  for (size_t i = 0; i < kFactCodes.size(); ++i) {
+    if (kFactCodes[i] == name) return static_cast<int64_t>(i) + 1;
+  }
+  return 0;  // unreachable: the store names only the facts above
+}
+
 constexpr std::string_view kResidentColumns =
     "id, hetu, birth_date, death_date, first_names, last_name, municipality, municipality_since, "
     "language, street_address, postal_code, post_office, address_protected, phone, email";
@@ -94,6 +106,7 @@ struct PopulationStore::Statements {
   Stmt get_custody, put_custody, delete_custody, guardians_of, wards_of;
   Stmt get_placement, put_placement, delete_placement, placements_of;
   Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
+  Stmt put_provenance, check_provenance;
   std::array<std::optional<Stmt>, kMaxFactsPerWrite> put_facts =
       {};  // by row count, prepared lazily
 };
@@ -127,11 +140,9 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
            "municipality = ?5, municipality_since = ?6, language = ?7, street_address = ?8, "
            "postal_code = ?9, post_office = ?10, address_protected = ?11, phone = ?12, "
            "email = ?13, updated_at = ?14 WHERE id = ?1"),
-      prep("INSERT INTO facts (resident_id, name, source, change_id, fetched_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (resident_id, name) DO UPDATE SET "
-           "source = excluded.source, change_id = excluded.change_id, "
-           "fetched_at = excluded.fetched_at"),
-      prep("DELETE FROM facts WHERE resident_id = ?1 AND name = ?2"),
+      prep("INSERT INTO fact_refs (resident_id, fact, provenance_id) VALUES (?1, ?2, ?3) "
+           "ON CONFLICT (resident_id, fact) DO UPDATE SET provenance_id = excluded.provenance_id"),
+      prep("DELETE FROM fact_refs WHERE resident_id = ?1 AND fact = ?2"),
       prep(
           "SELECT kind, start_date, end_date FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
       prep("INSERT OR REPLACE INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
@@ -156,6 +167,9 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
            "updated_at = excluded.updated_at"),
       prep("SELECT count(*) FROM residents WHERE municipality = ?1 AND death_date IS NULL"),
       prep("SELECT count(*) FROM residents"),
+      prep("INSERT INTO provenance (source, change_id, fetched_at) VALUES (?1, ?2, ?3)"),
+      prep("SELECT 1 FROM provenance WHERE id = ?1 AND source = ?2 AND change_id = ?3 AND "
+           "fetched_at = ?4"),
   });
   if (!error.ok()) return error;
   return std::unique_ptr<PopulationStore>(new PopulationStore(db, std::move(s)));
@@ -197,30 +211,45 @@ Result<std::optional<Resident>> PopulationStore::GetResident(int64_t id) {
   return LoadResident(s_->by_id);
 }
 
+Result<int64_t> PopulationStore::ProvenanceId(const Provenance& p) {
+  // One provenance row per record line: the facts a record writes share it. The cached id is
+  // checked before reuse, since a rolled-back transaction may have taken its row away.
+  if (last_provenance_id_ != 0 && last_provenance_.change_id == p.change_id &&
+      last_provenance_.source == p.source && last_provenance_.fetched_at == p.fetched_at) {
+    Stmt& q = s_->check_provenance;
+    q.Bind(1, last_provenance_id_).Bind(2, p.source).Bind(3, p.change_id).Bind(4, p.fetched_at);
+    bool found = false;
+    ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt&) { found = true; }));
+    if (found) return last_provenance_id_;
+  }
+  ENNAKKO_RETURN_IF_ERROR(
+      s_->put_provenance.Bind(1, p.source).Bind(2, p.change_id).Bind(3, p.fetched_at).Run());
+  last_provenance_ = p;
+  last_provenance_id_ = db_.LastInsertRowId();
+  return last_provenance_id_;
+}
+
 Status PopulationStore::PutFact(int64_t id, std::string_view name, bool present,
                                 const Provenance& p) {
   if (present) {
-    return s_->put_fact.Bind(1, id)
-        .Bind(2, name)
-        .Bind(3, p.source)
-        .Bind(4, p.change_id)
-        .Bind(5, p.fetched_at)
-        .Run();
+    auto ref = ProvenanceId(p);
+    if (!ref.ok()) return ref.status();
+    return s_->put_fact.Bind(1, id).Bind(2, FactCode(name)).Bind(3, *ref).Run();
   }
-  return s_->delete_fact.Bind(1, id).Bind(2, name).Run();
+  return s_->delete_fact.Bind(1, id).Bind(2, FactCode(name)).Run();
 }
 
 Status PopulationStore::WriteFacts(const Resident& a, const Resident& b, const Provenance& p,
                                    bool created) {
   // One multi-row INSERT per resident rather than one per fact: the snapshot writes ~8 facts for
   // each of its records, and statement overhead dominated the load.
-  std::array<std::string_view, kMaxFactsPerWrite> put;
+  std::array<int64_t, kMaxFactsPerWrite> put;
   size_t n = 0;
-  if (created) put[n++] = "birth_date";
+  if (created) put[n++] = FactCode("birth_date");
   auto diff = [&](bool changed, std::string_view name, bool present) -> Status {
     if (!changed) return Status::Ok();
     if (present) {
-      put[n++] = name;
+      put[n++] = FactCode(name);
       return Status::Ok();
     }
     return PutFact(b.id, name, false, p);
@@ -237,21 +266,19 @@ Status PopulationStore::WriteFacts(const Resident& a, const Resident& b, const P
   ENNAKKO_RETURN_IF_ERROR(diff(a.phone != b.phone, "phone", b.phone.has_value()));
   ENNAKKO_RETURN_IF_ERROR(diff(a.email != b.email, "email", b.email.has_value()));
   if (n == 0) return Status::Ok();
+  auto ref = ProvenanceId(p);
+  if (!ref.ok()) return ref.status();
   std::optional<Stmt>& stmt = s_->put_facts[n - 1];
   if (!stmt) {
-    std::string sql =
-        "INSERT INTO facts (resident_id, name, source, change_id, fetched_at) VALUES ";
-    for (size_t i = 0; i < n; ++i)
-      sql += fmt::format("{}(?1, ?{}, ?2, ?3, ?4)", i ? ", " : "", i + 5);
-    sql +=
-        " ON CONFLICT (resident_id, name) DO UPDATE SET source = excluded.source, "
-        "change_id = excluded.change_id, fetched_at = excluded.fetched_at";
+    std::string sql = "INSERT INTO fact_refs (resident_id, fact, provenance_id) VALUES ";
+    for (size_t i = 0; i < n; ++i) sql += fmt::format("{}(?1, ?{}, ?2)", i ? ", " : "", i + 3);
+    sql += " ON CONFLICT (resident_id, fact) DO UPDATE SET provenance_id = excluded.provenance_id";
     auto prepared = db_.Prepare(sql);
     if (!prepared.ok()) return prepared.status();
     stmt = std::move(prepared).value();
   }
-  stmt->Bind(1, b.id).Bind(2, p.source).Bind(3, p.change_id).Bind(4, p.fetched_at);
-  for (size_t i = 0; i < n; ++i) stmt->Bind(static_cast<int>(i) + 5, put[i]);
+  stmt->Bind(1, b.id).Bind(2, *ref);
+  for (size_t i = 0; i < n; ++i) stmt->Bind(static_cast<int>(i) + 3, put[i]);
   return stmt->Run();
 }
 

@@ -9,7 +9,10 @@
 //  - A resident is keyed by the whole identity code, century sign included; birth_date is always
 //    the date the code encodes.
 //  - Every value held about a resident has one facts row (source, change id, fetch time); a fact
-//    with no value has none. Fact names: birth_date, death_date, name, municipality, address,
+//    with no value has none. Stored compactly (migration 7): a fact_refs row (resident, fact code,
+//    provenance id) per value and one provenance row per record line that wrote something; the
+//    `facts` view joins them back. Provenance rows no fact refers to any more are kept (they are
+//    small, and say which record lines changed something). Fact names: birth_date, death_date, name, municipality, address,
 //    address_protected, language, phone, email, and for relations guardians (on the ward) and
 //    placements (provenance of the latest change to the set).
 //  - A write that would not change a value writes nothing: no column, no facts row, no
@@ -226,10 +229,13 @@ class PopulationStore {
   Status WriteFacts(const Resident& before, const Resident& after, const Provenance& provenance,
                     bool created);
   Status PutFact(int64_t id, std::string_view name, bool present, const Provenance& provenance);
+  Result<int64_t> ProvenanceId(const Provenance& provenance);  // its provenance row, added if new
   Status WriteCustody(const Custody& c);
 
   Db& db_;
   std::unique_ptr<Statements> s_;
+  Provenance last_provenance_;  // of the provenance row last added, last_provenance_id_
+  int64_t last_provenance_id_ = 0;
 };
 
 }  // namespace ennakko
