@@ -402,6 +402,15 @@ Result<std::vector<int64_t>> PopulationStore::WardsOf(int64_t guardian_id) {
   return out;
 }
 
+Result<std::vector<std::pair<int64_t, int64_t>>> PopulationStore::AllCustodyPairs() {
+  auto q = db_.Prepare("SELECT guardian_id, ward_id FROM custody");
+  if (!q.ok()) return q.status();
+  std::vector<std::pair<int64_t, int64_t>> out;
+  ENNAKKO_RETURN_IF_ERROR(
+      ForEachRow(*q, [&](const Stmt& r) { out.emplace_back(r.Int(0), r.Int(1)); }));
+  return out;
+}
+
 // --- placements ----------------------------------------------------------------------------------
 
 Result<bool> PopulationStore::UpsertPlacement(const Placement& pl, const Provenance& p) {

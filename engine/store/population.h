@@ -34,6 +34,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/base/date.h"
@@ -184,6 +185,8 @@ class PopulationStore {
   Result<std::optional<Custody>> GetCustody(int64_t guardian_id, int64_t ward_id);
   Result<std::vector<Custody>> GuardiansOf(int64_t ward_id);
   Result<std::vector<int64_t>> WardsOf(int64_t guardian_id);
+  // Every (guardian, ward) pair, in the table's order (one scan; for large affected sets).
+  Result<std::vector<std::pair<int64_t, int64_t>>> AllCustodyPairs();
 
   // Creates or replaces the placement keyed (resident, kind, start); true when it changed.
   Result<bool> UpsertPlacement(const Placement& placement, const Provenance& provenance);
