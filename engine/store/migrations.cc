@@ -278,8 +278,10 @@ INSERT INTO fact_names (code, name) VALUES (1, 'birth_date'), (2, 'death_date'),
 INSERT OR IGNORE INTO fact_names (name) SELECT DISTINCT name FROM facts;
 INSERT INTO provenance (source, change_id, fetched_at)
   SELECT DISTINCT source, change_id, fetched_at FROM facts;
+-- No foreign key on resident_id: checking it cost a residents lookup per row written; the store
+-- deletes a resident's fact_refs itself (the identity merge is the only place removing residents).
 CREATE TABLE fact_refs (
-  resident_id    INTEGER NOT NULL REFERENCES residents(id) ON DELETE CASCADE,
+  resident_id    INTEGER NOT NULL,  -- residents.id
   fact           INTEGER NOT NULL,  -- fact_names.code
   provenance_id  INTEGER NOT NULL,  -- provenance.id
   PRIMARY KEY (resident_id, fact)

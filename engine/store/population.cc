@@ -106,9 +106,11 @@ struct PopulationStore::Statements {
   Stmt get_custody, put_custody, delete_custody, guardians_of, wards_of;
   Stmt get_placement, put_placement, delete_placement, placements_of;
   Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
-  Stmt put_provenance, check_provenance;
+  Stmt put_provenance, check_provenance, id_by_hetu;
   std::array<std::optional<Stmt>, kMaxFactsPerWrite> put_facts =
       {};  // by row count, prepared lazily
+  std::array<std::optional<Stmt>, kMaxFactsPerWrite> new_facts =
+      {};  // the same for a resident just created: no row can conflict
 };
 
 PopulationStore::PopulationStore(Db& db, std::unique_ptr<Statements> s)
@@ -170,6 +172,7 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
       prep("INSERT INTO provenance (source, change_id, fetched_at) VALUES (?1, ?2, ?3)"),
       prep("SELECT 1 FROM provenance WHERE id = ?1 AND source = ?2 AND change_id = ?3 AND "
            "fetched_at = ?4"),
+      prep("SELECT id FROM residents WHERE hetu = ?1"),
   });
   if (!error.ok()) return error;
   return std::unique_ptr<PopulationStore>(new PopulationStore(db, std::move(s)));
@@ -199,11 +202,10 @@ Result<std::optional<Resident>> PopulationStore::LoadResident(Stmt& q) {
 }
 
 Result<std::optional<int64_t>> PopulationStore::FindResident(std::string_view hetu) {
-  s_->by_hetu.Bind(1, hetu);
-  auto r = LoadResident(s_->by_hetu);
-  if (!r.ok()) return r.status();
-  if (!*r) return std::optional<int64_t>();
-  return std::optional<int64_t>((*r)->id);
+  std::optional<int64_t> out;
+  s_->id_by_hetu.Bind(1, hetu);
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(s_->id_by_hetu, [&](const Stmt& r) { out = r.Int(0); }));
+  return out;
 }
 
 Result<std::optional<Resident>> PopulationStore::GetResident(int64_t id) {
@@ -268,11 +270,14 @@ Status PopulationStore::WriteFacts(const Resident& a, const Resident& b, const P
   if (n == 0) return Status::Ok();
   auto ref = ProvenanceId(p);
   if (!ref.ok()) return ref.status();
-  std::optional<Stmt>& stmt = s_->put_facts[n - 1];
+  std::optional<Stmt>& stmt = (created ? s_->new_facts : s_->put_facts)[n - 1];
   if (!stmt) {
     std::string sql = "INSERT INTO fact_refs (resident_id, fact, provenance_id) VALUES ";
     for (size_t i = 0; i < n; ++i) sql += fmt::format("{}(?1, ?{}, ?2)", i ? ", " : "", i + 3);
-    sql += " ON CONFLICT (resident_id, fact) DO UPDATE SET provenance_id = excluded.provenance_id";
+    if (!created) {
+      sql +=
+          " ON CONFLICT (resident_id, fact) DO UPDATE SET provenance_id = excluded.provenance_id";
+    }
     auto prepared = db_.Prepare(sql);
     if (!prepared.ok()) return prepared.status();
     stmt = std::move(prepared).value();
