@@ -8,16 +8,15 @@ namespace ennakko {
 
 namespace {
 
-constexpr size_t kMaxFactsPerWrite = 9;  // birth_date and the eight resident facts
-
 // fact_names.code of each fact name (migration 7 fixes them).
 constexpr std::array<std::string_view, 11> kFactCodes = {
     "birth_date", "death_date", "name",     "municipality", "address",   "address_protected",
     "language",   "phone",      "email",    "guardians",    "placements"};
 
-int64_t FactCode(std::string_view name) {
+// The fact's bit in fact_sets.facts: 1 << (code - 1).
+int64_t FactBit(std::string_view name) {
   for (size_t i = 0; i < kFactCodes.size(); ++i) {
-    if (kFactCodes[i] == name) return static_cast<int64_t>(i) + 1;
+    if (kFactCodes[i] == name) return int64_t{1} << i;
   }
   return 0;  // unreachable: the store names only the facts above
 }
@@ -106,11 +105,7 @@ struct PopulationStore::Statements {
   Stmt get_custody, put_custody, delete_custody, guardians_of, wards_of;
   Stmt get_placement, put_placement, delete_placement, placements_of;
   Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
-  Stmt put_provenance, check_provenance, id_by_hetu;
-  std::array<std::optional<Stmt>, kMaxFactsPerWrite> put_facts =
-      {};  // by row count, prepared lazily
-  std::array<std::optional<Stmt>, kMaxFactsPerWrite> new_facts =
-      {};  // the same for a resident just created: no row can conflict
+  Stmt put_provenance, check_provenance, id_by_hetu, drop_empty_facts, new_facts;
 };
 
 PopulationStore::PopulationStore(Db& db, std::unique_ptr<Statements> s)
@@ -142,9 +137,9 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
            "municipality = ?5, municipality_since = ?6, language = ?7, street_address = ?8, "
            "postal_code = ?9, post_office = ?10, address_protected = ?11, phone = ?12, "
            "email = ?13, updated_at = ?14 WHERE id = ?1"),
-      prep("INSERT INTO fact_refs (resident_id, fact, provenance_id) VALUES (?1, ?2, ?3) "
-           "ON CONFLICT (resident_id, fact) DO UPDATE SET provenance_id = excluded.provenance_id"),
-      prep("DELETE FROM fact_refs WHERE resident_id = ?1 AND fact = ?2"),
+      prep("INSERT INTO fact_sets (resident_id, provenance_id, facts) VALUES (?1, ?2, ?3) "
+           "ON CONFLICT (resident_id, provenance_id) DO UPDATE SET facts = facts | excluded.facts"),
+      prep("UPDATE fact_sets SET facts = facts & ~?2 WHERE resident_id = ?1 AND facts & ?2 <> 0"),
       prep(
           "SELECT kind, start_date, end_date FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
       prep("INSERT OR REPLACE INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
@@ -173,6 +168,8 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
       prep("SELECT 1 FROM provenance WHERE id = ?1 AND source = ?2 AND change_id = ?3 AND "
            "fetched_at = ?4"),
       prep("SELECT id FROM residents WHERE hetu = ?1"),
+      prep("DELETE FROM fact_sets WHERE resident_id = ?1 AND facts = 0"),
+      prep("INSERT INTO fact_sets (resident_id, provenance_id, facts) VALUES (?1, ?2, ?3)"),
   });
   if (!error.ok()) return error;
   return std::unique_ptr<PopulationStore>(new PopulationStore(db, std::move(s)));
@@ -231,60 +228,47 @@ Result<int64_t> PopulationStore::ProvenanceId(const Provenance& p) {
   return last_provenance_id_;
 }
 
-Status PopulationStore::PutFact(int64_t id, std::string_view name, bool present,
-                                const Provenance& p) {
-  if (present) {
+Status PopulationStore::SetFacts(int64_t id, int64_t put, int64_t clear, const Provenance& p,
+                                 bool created) {
+  if (created) {  // no rows yet: one insert
+    if (put == 0) return Status::Ok();
     auto ref = ProvenanceId(p);
     if (!ref.ok()) return ref.status();
-    return s_->put_fact.Bind(1, id).Bind(2, FactCode(name)).Bind(3, *ref).Run();
+    return s_->new_facts.Bind(1, id).Bind(2, *ref).Bind(3, put).Run();
   }
-  return s_->delete_fact.Bind(1, id).Bind(2, FactCode(name)).Run();
+  // Take the facts off the rows of their earlier provenance, drop rows left empty, then record
+  // the new provenance of the facts that hold a value.
+  if ((put | clear) == 0) return Status::Ok();
+  ENNAKKO_RETURN_IF_ERROR(s_->delete_fact.Bind(1, id).Bind(2, put | clear).Run());
+  if (db_.Changes() > 0) ENNAKKO_RETURN_IF_ERROR(s_->drop_empty_facts.Bind(1, id).Run());
+  if (put == 0) return Status::Ok();
+  auto ref = ProvenanceId(p);
+  if (!ref.ok()) return ref.status();
+  return s_->put_fact.Bind(1, id).Bind(2, *ref).Bind(3, put).Run();
+}
+
+Status PopulationStore::PutFact(int64_t id, std::string_view name, bool present,
+                                const Provenance& p) {
+  const int64_t bit = FactBit(name);
+  return SetFacts(id, present ? bit : 0, present ? 0 : bit, p, /*created=*/false);
 }
 
 Status PopulationStore::WriteFacts(const Resident& a, const Resident& b, const Provenance& p,
                                    bool created) {
-  // One multi-row INSERT per resident rather than one per fact: the snapshot writes ~8 facts for
-  // each of its records, and statement overhead dominated the load.
-  std::array<int64_t, kMaxFactsPerWrite> put;
-  size_t n = 0;
-  if (created) put[n++] = FactCode("birth_date");
-  auto diff = [&](bool changed, std::string_view name, bool present) -> Status {
-    if (!changed) return Status::Ok();
-    if (present) {
-      put[n++] = FactCode(name);
-      return Status::Ok();
-    }
-    return PutFact(b.id, name, false, p);
+  // One fact_sets row per record: a snapshot record's facts share their provenance.
+  int64_t put = created ? FactBit("birth_date") : 0, clear = 0;
+  auto diff = [&](bool changed, std::string_view name, bool present) {
+    if (changed) (present ? put : clear) |= FactBit(name);
   };
-  ENNAKKO_RETURN_IF_ERROR(
-      diff(a.death_date != b.death_date, "death_date", b.death_date.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.name != b.name, "name", b.name.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(
-      diff(a.residence != b.residence, "municipality", b.residence.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.address != b.address, "address", b.address.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(
-      diff(a.address_protected != b.address_protected, "address_protected", b.address_protected));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.language != b.language, "language", b.language.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.phone != b.phone, "phone", b.phone.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.email != b.email, "email", b.email.has_value()));
-  if (n == 0) return Status::Ok();
-  auto ref = ProvenanceId(p);
-  if (!ref.ok()) return ref.status();
-  std::optional<Stmt>& stmt = (created ? s_->new_facts : s_->put_facts)[n - 1];
-  if (!stmt) {
-    std::string sql = "INSERT INTO fact_refs (resident_id, fact, provenance_id) VALUES ";
-    for (size_t i = 0; i < n; ++i) sql += fmt::format("{}(?1, ?{}, ?2)", i ? ", " : "", i + 3);
-    if (!created) {
-      sql +=
-          " ON CONFLICT (resident_id, fact) DO UPDATE SET provenance_id = excluded.provenance_id";
-    }
-    auto prepared = db_.Prepare(sql);
-    if (!prepared.ok()) return prepared.status();
-    stmt = std::move(prepared).value();
-  }
-  stmt->Bind(1, b.id).Bind(2, *ref);
-  for (size_t i = 0; i < n; ++i) stmt->Bind(static_cast<int>(i) + 3, put[i]);
-  return stmt->Run();
+  diff(a.death_date != b.death_date, "death_date", b.death_date.has_value());
+  diff(a.name != b.name, "name", b.name.has_value());
+  diff(a.residence != b.residence, "municipality", b.residence.has_value());
+  diff(a.address != b.address, "address", b.address.has_value());
+  diff(a.address_protected != b.address_protected, "address_protected", b.address_protected);
+  diff(a.language != b.language, "language", b.language.has_value());
+  diff(a.phone != b.phone, "phone", b.phone.has_value());
+  diff(a.email != b.email, "email", b.email.has_value());
+  return SetFacts(b.id, put, clear, p, created);
 }
 
 Result<bool> PopulationStore::UpdateRow(const Resident& before, const ResidentUpdate& u,

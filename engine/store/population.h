@@ -9,9 +9,10 @@
 //  - A resident is keyed by the whole identity code, century sign included; birth_date is always
 //    the date the code encodes.
 //  - Every value held about a resident has one facts row (source, change id, fetch time); a fact
-//    with no value has none. Stored compactly (migration 7): a fact_refs row (resident, fact code,
-//    provenance id) per value and one provenance row per record line that wrote something; the
-//    `facts` view joins them back. Provenance rows no fact refers to any more are kept (they are
+//    with no value has none. Stored compactly (migration 7): one provenance row per record line
+//    that wrote something, and per resident one fact_sets row per such line with a bit mask of
+//    the facts whose current value it set (masks disjoint, never 0); the `facts` view joins them
+//    back to one row per fact. Provenance rows no fact refers to any more are kept (they are
 //    small, and say which record lines changed something). Fact names: birth_date, death_date, name, municipality, address,
 //    address_protected, language, phone, email, and for relations guardians (on the ward) and
 //    placements (provenance of the latest change to the set).
@@ -232,6 +233,8 @@ class PopulationStore {
   Status WriteFacts(const Resident& before, const Resident& after, const Provenance& provenance,
                     bool created);
   Status PutFact(int64_t id, std::string_view name, bool present, const Provenance& provenance);
+  // Records `provenance` for the facts in mask `put` and removes the provenance of those in `clear`.
+  Status SetFacts(int64_t id, int64_t put, int64_t clear, const Provenance& provenance, bool created);
   Result<int64_t> ProvenanceId(const Provenance& provenance);  // its provenance row, added if new
   Status WriteCustody(const Custody& c);
 
