@@ -38,30 +38,31 @@ void BindDate(Stmt& s, int idx, const std::optional<Date>& d) {
   }
 }
 
-// Binds the mutable columns death_date .. email to ?first .. ?first+11.
+// Binds the mutable columns death_date .. email to ?first .. ?first+11. Text is not copied: `r`
+// must outlive the statement's run.
 void BindResidentColumns(Stmt& s, int first, const Resident& r) {
   BindDate(s, first, r.death_date);
   if (r.name) {
-    s.Bind(first + 1, r.name->first_names).Bind(first + 2, r.name->last_name);
+    s.BindNoCopy(first + 1, r.name->first_names).BindNoCopy(first + 2, r.name->last_name);
   } else {
     s.BindNull(first + 1).BindNull(first + 2);
   }
   if (r.residence) {
-    s.Bind(first + 3, r.residence->municipality);
+    s.BindNoCopy(first + 3, r.residence->municipality);
     BindDate(s, first + 4, r.residence->since);
   } else {
     s.BindNull(first + 3).BindNull(first + 4);
   }
-  s.Bind(first + 5, r.language);
+  s.BindNoCopy(first + 5, r.language);
   if (r.address) {
-    s.Bind(first + 6, r.address->street)
-        .Bind(first + 7, r.address->postal_code)
-        .Bind(first + 8, r.address->post_office);
+    s.BindNoCopy(first + 6, r.address->street)
+        .BindNoCopy(first + 7, r.address->postal_code)
+        .BindNoCopy(first + 8, r.address->post_office);
   } else {
     s.BindNull(first + 6).BindNull(first + 7).BindNull(first + 8);
   }
   s.Bind(first + 9, int64_t{r.address_protected ? 1 : 0});
-  s.Bind(first + 10, r.phone).Bind(first + 11, r.email);
+  s.BindNoCopy(first + 10, r.phone).BindNoCopy(first + 11, r.email);
 }
 
 // The resident after `u`. Protection is applied before the address so that the invariant
@@ -221,8 +222,10 @@ Result<int64_t> PopulationStore::ProvenanceId(const Provenance& p) {
     ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt&) { found = true; }));
     if (found) return last_provenance_id_;
   }
-  ENNAKKO_RETURN_IF_ERROR(
-      s_->put_provenance.Bind(1, p.source).Bind(2, p.change_id).Bind(3, p.fetched_at).Run());
+  ENNAKKO_RETURN_IF_ERROR(s_->put_provenance.BindNoCopy(1, p.source)
+                              .BindNoCopy(2, p.change_id)
+                              .BindNoCopy(3, p.fetched_at)
+                              .Run());
   last_provenance_ = p;
   last_provenance_id_ = db_.LastInsertRowId();
   return last_provenance_id_;
@@ -306,9 +309,9 @@ Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const Re
   blank.birth_date = hetu.birth_date;
   Resident r = Apply(blank, u);
   Stmt& s = s_->insert;
-  s.Bind(1, r.hetu).Bind(2, r.birth_date.ToString());
+  s.BindNoCopy(1, r.hetu).Bind(2, r.birth_date.ToString());
   BindResidentColumns(s, 3, r);
-  s.Bind(15, p.fetched_at);
+  s.BindNoCopy(15, p.fetched_at);
   ENNAKKO_RETURN_IF_ERROR(s.Run());
   if (db_.Changes() == 1) {
     r.id = blank.id = db_.LastInsertRowId();

@@ -42,6 +42,10 @@ Stmt& Stmt::Bind(int idx, std::string_view v) {
   sqlite3_bind_text(s_, idx, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
   return *this;
 }
+Stmt& Stmt::BindNoCopy(int idx, std::string_view v) {
+  sqlite3_bind_text(s_, idx, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+  return *this;
+}
 Stmt& Stmt::BindNull(int idx) {
   sqlite3_bind_null(s_, idx);
   return *this;

@@ -41,6 +41,13 @@ class Stmt {
   Stmt& Bind(int idx, const char* v) { return Bind(idx, std::string_view(v)); }
   Stmt& Bind(int idx, const std::string& v) { return Bind(idx, std::string_view(v)); }
   Stmt& BindNull(int idx);
+  // Binds text without copying it: the caller keeps `v` alive until the statement has run, and
+  // binds the parameter again before the next run (bulk writers, where the copy shows).
+  Stmt& BindNoCopy(int idx, std::string_view v);
+  Stmt& BindNoCopy(int idx, const std::string& v) { return BindNoCopy(idx, std::string_view(v)); }
+  Stmt& BindNoCopy(int idx, const std::optional<std::string>& v) {
+    return v ? BindNoCopy(idx, std::string_view(*v)) : BindNull(idx);
+  }
   template <typename T>
   Stmt& Bind(int idx, const std::optional<T>& v) {
     return v ? Bind(idx, *v) : BindNull(idx);
