@@ -143,8 +143,13 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
       prep("UPDATE fact_sets SET facts = facts & ~?2 WHERE resident_id = ?1 AND facts & ?2 <> 0"),
       prep(
           "SELECT kind, start_date, end_date FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
-      prep("INSERT OR REPLACE INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
-           "VALUES (?1, ?2, ?3, ?4, ?5)"),
+      // Writes only a new or different row (Changes() says which): one statement, not a read
+      // and a write.
+      prep("INSERT INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
+           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (guardian_id, ward_id) DO UPDATE SET "
+           "kind = excluded.kind, start_date = excluded.start_date, end_date = excluded.end_date "
+           "WHERE kind IS NOT excluded.kind OR start_date IS NOT excluded.start_date OR "
+           "end_date IS NOT excluded.end_date"),
       prep("DELETE FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
       prep("SELECT guardian_id, kind, start_date, end_date FROM custody WHERE ward_id = ?1 "
            "ORDER BY guardian_id"),
@@ -348,10 +353,8 @@ Status PopulationStore::WriteCustody(const Custody& c) {
 }
 
 Result<bool> PopulationStore::UpsertCustody(const Custody& c, const Provenance& p) {
-  auto old = GetCustody(c.guardian_id, c.ward_id);
-  if (!old.ok()) return old.status();
-  if (*old && **old == c) return false;
   ENNAKKO_RETURN_IF_ERROR(WriteCustody(c));
+  if (db_.Changes() == 0) return false;  // the same row was there
   ENNAKKO_RETURN_IF_ERROR(PutFact(c.ward_id, "guardians", true, p));
   return true;
 }
