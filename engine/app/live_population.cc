@@ -45,6 +45,24 @@ Status EachRow(Stmt& q, F&& f) {
   return Status::Ok();
 }
 
+// One read transaction around many point queries: in WAL mode each query on its own begins and
+// ends a read transaction, two file-lock calls on the shared-memory index each time (about half of
+// a refresh's 40,000 queries' cost). It also makes the reads one consistent snapshot. Does nothing
+// inside a caller's transaction.
+class ReadTransaction {
+ public:
+  explicit ReadTransaction(Db& db) : db_(db), open_(db.Exec("BEGIN").ok()) {}
+  ~ReadTransaction() {
+    if (open_) (void)db_.Exec("COMMIT");
+  }
+  ReadTransaction(const ReadTransaction&) = delete;
+  ReadTransaction& operator=(const ReadTransaction&) = delete;
+
+ private:
+  Db& db_;
+  bool open_;
+};
+
 }  // namespace
 
 Status LivePopulation::ReadPerson(Stmt& q, Person* p) {
@@ -112,6 +130,7 @@ Result<Population> LivePopulation::Refresh(Db& db, const std::vector<int64_t>& s
   std::sort(ids.begin(), ids.end());
   ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
   std::unordered_set<int64_t> changed(ids.begin(), ids.end());
+  ReadTransaction snapshot(db);
 
   // Residents: re-read each; merge into the sorted records.
   auto person_q = db.Prepare(std::string(kPersonColumns) + " WHERE id = ?");
