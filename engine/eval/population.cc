@@ -21,8 +21,15 @@ StringId StringTable::Find(std::string_view s) const {
 
 int64_t Population::IndexOf(int64_t store_id) const {
   if (ids_sorted_) {
-    auto it = std::lower_bound(id_.begin(), id_.end(), store_id);
-    return it != id_.end() && *it == store_id ? it - id_.begin() : -1;
+    // Store ids are increasing integers, usually with few gaps: the index is at most
+    // store_id - id_[0], and usually exactly that (one load instead of a binary search).
+    if (id_.empty() || store_id < id_[0]) return -1;
+    const auto n = static_cast<int64_t>(id_.size());
+    const int64_t guess = store_id - id_[0];
+    if (guess < n && id_[static_cast<size_t>(guess)] == store_id) return guess;
+    auto end = guess < n ? id_.begin() + guess : id_.end();
+    auto it = std::lower_bound(id_.begin(), end, store_id);
+    return it != end && *it == store_id ? it - id_.begin() : -1;
   }
   auto it = by_store_id_.find(store_id);
   return it == by_store_id_.end() ? -1 : static_cast<int64_t>(it->second);
