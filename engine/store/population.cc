@@ -106,7 +106,7 @@ struct PopulationStore::Statements {
   Stmt get_custody, put_custody, delete_custody, guardians_of, wards_of;
   Stmt get_placement, put_placement, delete_placement, placements_of;
   Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
-  Stmt put_provenance, check_provenance, id_by_hetu, drop_empty_facts, new_facts;
+  Stmt put_provenance, id_by_hetu, drop_empty_facts, new_facts;
 };
 
 PopulationStore::PopulationStore(Db& db, std::unique_ptr<Statements> s)
@@ -171,8 +171,6 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
       prep("SELECT count(*) FROM residents WHERE municipality = ?1 AND death_date IS NULL"),
       prep("SELECT count(*) FROM residents"),
       prep("INSERT INTO provenance (source, change_id, fetched_at) VALUES (?1, ?2, ?3)"),
-      prep("SELECT 1 FROM provenance WHERE id = ?1 AND source = ?2 AND change_id = ?3 AND "
-           "fetched_at = ?4"),
       prep("SELECT id FROM residents WHERE hetu = ?1"),
       prep("DELETE FROM fact_sets WHERE resident_id = ?1 AND facts = 0"),
       prep("INSERT INTO fact_sets (resident_id, provenance_id, facts) VALUES (?1, ?2, ?3)"),
@@ -218,14 +216,11 @@ Result<std::optional<Resident>> PopulationStore::GetResident(int64_t id) {
 
 Result<int64_t> PopulationStore::ProvenanceId(const Provenance& p) {
   // One provenance row per record line: the facts a record writes share it. The cached id is
-  // checked before reuse, since a rolled-back transaction may have taken its row away.
-  if (last_provenance_id_ != 0 && last_provenance_.change_id == p.change_id &&
-      last_provenance_.source == p.source && last_provenance_.fetched_at == p.fetched_at) {
-    Stmt& q = s_->check_provenance;
-    q.Bind(1, last_provenance_id_).Bind(2, p.source).Bind(3, p.change_id).Bind(4, p.fetched_at);
-    bool found = false;
-    ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt&) { found = true; }));
-    if (found) return last_provenance_id_;
+  // reused only if no rollback has run since the row was added (it may have taken the row away).
+  if (last_provenance_id_ != 0 && last_provenance_rollbacks_ == db_.rollbacks() &&
+      last_provenance_.change_id == p.change_id && last_provenance_.source == p.source &&
+      last_provenance_.fetched_at == p.fetched_at) {
+    return last_provenance_id_;
   }
   ENNAKKO_RETURN_IF_ERROR(s_->put_provenance.BindNoCopy(1, p.source)
                               .BindNoCopy(2, p.change_id)
@@ -233,6 +228,7 @@ Result<int64_t> PopulationStore::ProvenanceId(const Provenance& p) {
                               .Run());
   last_provenance_ = p;
   last_provenance_id_ = db_.LastInsertRowId();
+  last_provenance_rollbacks_ = db_.rollbacks();
   return last_provenance_id_;
 }
 

@@ -242,6 +242,7 @@ class PopulationStore {
   std::unique_ptr<Statements> s_;
   Provenance last_provenance_;  // of the provenance row last added, last_provenance_id_
   int64_t last_provenance_id_ = 0;
+  uint64_t last_provenance_rollbacks_ = 0;  // db_.rollbacks() when it was added
 };
 
 }  // namespace ennakko

@@ -1,5 +1,7 @@
 #include "engine/store/sqlite.h"
 
+#include <strings.h>
+
 #include <sqlite3.h>
 
 #include <fmt/format.h>
@@ -122,6 +124,10 @@ Db::~Db() { sqlite3_close_v2(db_); }
 
 Status Db::Exec(std::string_view sql) {
   std::string s(sql);
+  if (auto start = s.find_first_not_of(" \t\n"); start != std::string::npos &&
+      s.size() - start >= 8 && strncasecmp(s.c_str() + start, "ROLLBACK", 8) == 0) {
+    ++rollbacks_;  // counted before running: SQLite may already have rolled back on an error
+  }
   char* err = nullptr;
   int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
   if (rc != SQLITE_OK) {

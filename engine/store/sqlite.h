@@ -84,6 +84,9 @@ class Db {
   Result<Stmt> Prepare(std::string_view sql);
   int64_t LastInsertRowId() const;
   int Changes() const;  // rows changed by the last statement
+  // How many ROLLBACKs this connection has run through Exec (Transaction runs them there): a
+  // cache of rows written in a transaction is valid only while this stays the same.
+  uint64_t rollbacks() const { return rollbacks_; }
   // PRAGMA user_version, which the migrations use as the schema version.
   Result<int> UserVersion();
   const std::string& path() const { return path_; }
@@ -92,6 +95,7 @@ class Db {
   Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  uint64_t rollbacks_ = 0;
 };
 
 // RAII transaction: BEGIN IMMEDIATE on construction, ROLLBACK on destruction unless Commit()ed.
