@@ -11,7 +11,7 @@
 //       seconds, split into apply / refresh / evaluate / record;
 //   (d) peak RSS.
 //
-// Usage: incr_bench [--residents N] [--changes N] [--dir DIR] [--rules DIR] [--keep]
+// Usage: incr_bench [--residents N] [--changes N] [--dir DIR] [--rules DIR] [--keep] [--load-only]
 // Writes only under DIR (default: a fresh directory in /tmp), removed at the end unless --keep.
 #include <sys/resource.h>
 #include <unistd.h>
@@ -121,7 +121,7 @@ int main(int argc, char** argv) {
   int residents = 1'000'000, changes = 10'000;
   fs::path dir = fs::temp_directory_path() / ("ennakko-incr-bench-" + std::to_string(::getpid()));
   std::string rules_dir = ENNAKKO_SOURCE_ROOT "/bench/rules";
-  bool keep = false;
+  bool keep = false, load_only = false;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto next = [&]() -> std::string { return i + 1 < argc ? argv[++i] : ""; };
@@ -130,8 +130,9 @@ int main(int argc, char** argv) {
     else if (a == "--dir") dir = next();
     else if (a == "--rules") rules_dir = next();
     else if (a == "--keep") keep = true;
+    else if (a == "--load-only") load_only = true;  // stop after (a), e.g. to profile the load
     else {
-      std::fprintf(stderr, "usage: incr_bench [--residents N] [--changes N] [--dir DIR] [--rules DIR] [--keep]\n");
+      std::fprintf(stderr, "usage: incr_bench [--residents N] [--changes N] [--dir DIR] [--rules DIR] [--keep] [--load-only]\n");
       return 2;
     }
   }
@@ -163,6 +164,10 @@ int main(int argc, char** argv) {
               "    CPU %.2f s (both threads: parser and writer)\n",
               static_cast<long long>(loaded->records_applied), load_s, rate, rate >= 200000 ? "met" : "NOT met",
               load_cpu);
+  if (load_only) {
+    if (!keep) fs::remove_all(dir);
+    return 0;
+  }
 
   // (b) the start-up full pass
   Diagnostics diags;

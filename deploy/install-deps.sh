@@ -11,6 +11,7 @@ PACKAGES=(
   libspdlog-dev libfmt-dev libcli11-dev libvalijson-dev libssl-dev libcurl4-openssl-dev catch2
   libhpdf-dev
   libpugixml-dev
+  libsimdjson-dev
   # fuzzing (tests/fuzz): clang with libFuzzer and the sanitizer runtimes (libclang-rt-14-dev is
   # only recommended by clang-14, and recommends are not installed), llvm-symbolizer for reports
   clang-14 libclang-rt-14-dev llvm-14

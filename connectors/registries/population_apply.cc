@@ -12,11 +12,38 @@ std::string PairKey(const std::string& subject_hetu, const CustodyChange& c) {
                                                        : subject_hetu + c.other_hetu;
 }
 
+// A change to a guardian re-evaluates their wards: adds the wards of everyone in `affected`. One
+// lookup per resident for a small set; one pass over all custody rows when the set is large (a
+// snapshot), which is far cheaper than a million lookups.
+Status AddWards(PopulationStore& store, std::unordered_set<int64_t>& affected) {
+  std::vector<int64_t> wards;
+  auto add = [&](const std::vector<std::pair<int64_t, int64_t>>& pairs) {
+    for (const auto& [guardian, ward] : pairs) {
+      if (affected.count(guardian)) wards.push_back(ward);
+    }
+  };
+  if (affected.size() > 50'000) {
+    auto all = store.AllCustodyPairs();
+    if (!all.ok()) return all.status();
+    add(*all);
+  } else {
+    for (int64_t id : affected) {
+      auto of = store.WardsOf(id);
+      if (!of.ok()) return of.status();
+      wards.insert(wards.end(), of->begin(), of->end());
+    }
+  }
+  affected.insert(wards.begin(), wards.end());
+  return Status::Ok();
+}
+
 }  // namespace
 
 Provenance PopulationApplier::ProvenanceOf(int64_t line) const {
-  return Provenance{source_.connector, fmt::format("{}:{}", source_.change_tag, line),
-                    source_.fetched_at};
+  std::string change_id = source_.change_tag;  // "000003:17", without fmt: once per record
+  change_id += ':';
+  change_id += std::to_string(line);
+  return Provenance{source_.connector, std::move(change_id), source_.fetched_at};
 }
 
 Status PopulationApplier::Quarantine(int64_t line, std::string_view raw, std::string reason) {
@@ -164,12 +191,7 @@ Result<BatchOutcome> ApplyPopulationBatch(Db& db, PopulationStore& store,
       skip.merge(out.unresolved);
       continue;
     }
-    std::vector<int64_t> changed(out.affected.begin(), out.affected.end());
-    for (int64_t id : changed) {
-      auto wards = store.WardsOf(id);
-      if (!wards.ok()) return wards.status();
-      out.affected.insert(wards->begin(), wards->end());
-    }
+    ENNAKKO_RETURN_IF_ERROR(AddWards(store, out.affected));
     ENNAKKO_RETURN_IF_ERROR(advance());
     ENNAKKO_RETURN_IF_ERROR(tx.Commit());
     return out;

@@ -2,7 +2,7 @@
 
 #include <fmt/format.h>
 
-#include <nlohmann/json.hpp>
+#include <simdjson.h>
 
 #include <algorithm>
 
@@ -10,7 +10,42 @@ namespace ennakko {
 
 namespace {
 
-using nlohmann::json;
+// A JSON value of the parsed line (simdjson's DOM: parsed in one pass, values are views into the
+// parser's buffer, valid until the thread's next parse). The accessors are the few the readers
+// below need; strings are copied out before ParsePopulationRecord returns.
+class json {
+ public:
+  explicit json(simdjson::dom::element e) : e_(e) {}
+  bool is_null() const { return e_.is_null(); }
+  bool is_string() const { return e_.is_string(); }
+  bool is_object() const { return e_.is_object(); }
+  bool is_array() const { return e_.is_array(); }
+  bool is_boolean() const { return e_.is_bool(); }
+  std::string_view str() const {
+    std::string_view v;
+    return e_.get_string().get(v) ? std::string_view() : v;
+  }
+  bool boolean() const {
+    bool b = false;
+    return e_.get_bool().get(b) ? false : b;
+  }
+  std::optional<json> find(const char* key) const {
+    simdjson::dom::element v;
+    if (!e_.is_object() || e_[key].get(v)) return std::nullopt;
+    return json(v);
+  }
+  std::vector<json> items() const {  // an array's elements
+    std::vector<json> out;
+    simdjson::dom::array a;
+    if (e_.get_array().get(a)) return out;
+    for (simdjson::dom::element x : a) out.emplace_back(x);
+    return out;
+  }
+
+ private:
+  simdjson::dom::element e_;
+};
+using MaybeJson = std::optional<json>;
 
 bool AllDigits(std::string_view s) {
   for (char c : s) {
@@ -19,11 +54,11 @@ bool AllDigits(std::string_view s) {
   return !s.empty();
 }
 
-// A present, non-null member, or nullptr.
-const json* Member(const json& obj, const char* key) {
-  auto it = obj.find(key);
-  if (it == obj.end() || it->is_null()) return nullptr;
-  return &*it;
+// A present, non-null member, or nullopt.
+MaybeJson Member(const json& obj, const char* key) {
+  MaybeJson v = obj.find(key);
+  if (!v || v->is_null()) return std::nullopt;
+  return v;
 }
 
 // Reads the fields of one group entry; the first problem is kept with the group's name.
@@ -32,7 +67,7 @@ class GroupReader {
   GroupReader(const json& g, std::string_view group) : g_(g), group_(group) {}
 
   std::optional<std::string> String(const char* key, bool required) {
-    const json* v = Member(g_, key);
+    MaybeJson v = Member(g_, key);
     if (!v) {
       if (required) Fail(fmt::format("{} is missing", key));
       return std::nullopt;
@@ -41,7 +76,7 @@ class GroupReader {
       Fail(fmt::format("{} must be a string", key));
       return std::nullopt;
     }
-    const auto& s = v->get_ref<const std::string&>();
+    std::string s(v->str());
     if (s.empty() && required) {
       Fail(fmt::format("{} is empty", key));
       return std::nullopt;
@@ -51,34 +86,34 @@ class GroupReader {
 
   // A VTJ date {"arvo": "YYYY-MM-DD", "tarkkuus": "PAIVA"}.
   std::optional<Date> DateValue(const char* key, bool required) {
-    const json* v = Member(g_, key);
+    MaybeJson v = Member(g_, key);
     if (!v) {
       if (required) Fail(fmt::format("{} is missing", key));
       return std::nullopt;
     }
-    const json* arvo = v->is_object() ? Member(*v, "arvo") : nullptr;
+    MaybeJson arvo = v->is_object() ? Member(*v, "arvo") : std::nullopt;
     if (!arvo || !arvo->is_string()) {
       Fail(fmt::format("{} must be an object {{\"arvo\": \"YYYY-MM-DD\", ...}}", key));
       return std::nullopt;
     }
-    if (const json* t = Member(*v, "tarkkuus")) {
-      if (!t->is_string() || t->get_ref<const std::string&>() != "PAIVA") {
+    if (MaybeJson t = Member(*v, "tarkkuus")) {
+      if (!t->is_string() || t->str() != "PAIVA") {
         Fail(fmt::format("{}.tarkkuus must be PAIVA", key));
         return std::nullopt;
       }
     }
-    auto d = Date::Parse(arvo->get_ref<const std::string&>());
+    auto d = Date::Parse(arvo->str());
     if (!d) Fail(fmt::format("{}.arvo is not a valid date", key));
     return d;
   }
 
   std::optional<bool> Bool(const char* key) {
-    const json* v = Member(g_, key);
+    MaybeJson v = Member(g_, key);
     if (!v || !v->is_boolean()) {
       Fail(fmt::format("{} must be true or false", key));
       return std::nullopt;
     }
-    return v->get<bool>();
+    return v->boolean();
   }
 
   void Fail(std::string what) {
@@ -131,11 +166,11 @@ bool IsLanguageCode(std::string_view s) {
 // A name that VTJ gives in Finnish and Swedish ({"fi", "sv"}) or, in the file drop, as a string.
 std::optional<std::string> LocalisedString(GroupReader& r, const json& g, const char* key,
                                            bool required) {
-  const json* v = Member(g, key);
+  MaybeJson v = Member(g, key);
   if (v && v->is_object()) {
     for (const char* lang : {"fi", "sv"}) {
-      if (const json* s = Member(*v, lang); s && s->is_string() && !s->get_ref<const std::string&>().empty()) {
-        return s->get<std::string>();
+      if (MaybeJson s = Member(*v, lang); s && s->is_string() && !s->str().empty()) {
+        return std::string(s->str());
       }
     }
     r.Fail(fmt::format("{} has neither fi nor sv", key));
@@ -176,13 +211,13 @@ std::optional<PostalAddress> ReadAddress(GroupReader& r, const json& g, bool pos
 // The other party's identity code: VTJ nests it ({"huoltaja": {"henkilotunnus"}}); the file drop
 // states it flat.
 std::optional<std::string> PartyCode(GroupReader& r, const json& g, const char* party) {
-  if (const json* p = Member(g, party)) {
-    const json* code = p->is_object() ? Member(*p, "henkilotunnus") : nullptr;
+  if (MaybeJson p = Member(g, party)) {
+    MaybeJson code = p->is_object() ? Member(*p, "henkilotunnus") : std::nullopt;
     if (!code || !code->is_string()) {
       r.Fail(fmt::format("{}.henkilotunnus is missing", party));
       return std::nullopt;
     }
-    return code->get<std::string>();
+    return std::string(code->str());
   }
   return r.String("henkilotunnus", true);
 }
@@ -254,14 +289,14 @@ Status ApplyGroup(const json& g, GroupChange change, std::string_view name, Popu
     if (!h.ok()) return Status::Invalid(fmt::format("{}: aktiivinenHenkilotunnus: {}", name,
                                                     h.status().message()));
     std::vector<std::string> former;
-    if (const json* prev = Member(g, "edellisetHenkilotunnukset")) {
+    if (MaybeJson prev = Member(g, "edellisetHenkilotunnukset")) {
       if (!prev->is_array()) r.Fail("edellisetHenkilotunnukset must be an array");
-      for (const json& c : prev->is_array() ? *prev : json::array()) {
-        if (!c.is_string() || !ParseHetu(c.get<std::string>()).ok()) {
+      for (const json& c : prev->items()) {
+        if (!c.is_string() || !ParseHetu(c.str()).ok()) {
           r.Fail("edellisetHenkilotunnukset holds an invalid identity code");
           break;
         }
-        former.push_back(c.get<std::string>());
+        former.push_back(std::string(c.str()));
       }
     }
     if (!r.error().ok()) return r.error();
@@ -343,23 +378,28 @@ std::optional<std::string> PlacementKindOf(std::string_view laji) {
 }
 
 Result<PopulationRecord> ParsePopulationRecord(std::string_view line, BatchKind kind) {
-  json doc = json::parse(line.begin(), line.end(), nullptr, /*allow_exceptions=*/false);
-  if (doc.is_discarded()) return Status::Invalid("not valid JSON");
+  // One parser per thread (the batch reader parses on its own thread); it keeps its buffers.
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(line.data(), line.size(), /*realloc_if_needed=*/true).get(root)) {
+    return Status::Invalid("not valid JSON");
+  }
+  json doc(root);
   if (!doc.is_object()) return Status::Invalid("a record must be a JSON object");
   PopulationRecord rec;
 
-  const json* code = Member(doc, "henkilotunnus");
+  MaybeJson code = Member(doc, "henkilotunnus");
   if (!code || !code->is_string())
     return Status::Invalid("henkilotunnus is missing or not a string");
-  auto hetu = ParseHetu(code->get_ref<const std::string&>());
+  auto hetu = ParseHetu(code->str());
   if (!hetu.ok()) return Status::Invalid(fmt::format("henkilotunnus: {}", hetu.status().message()));
   rec.subject = std::move(hetu).value();
 
-  if (const json* pv = Member(doc, "muutospv")) {
+  if (MaybeJson pv = Member(doc, "muutospv")) {
     // A date, or (as VTJ sends it) a timestamp whose date part is the change date.
     std::optional<Date> d;
     if (pv->is_string()) {
-      const std::string& text = pv->get_ref<const std::string&>();
+      std::string_view text = pv->str();
       if (text.size() == 10 || (text.size() > 10 && text[10] == 'T')) {
         d = Date::Parse(std::string_view(text).substr(0, 10));
       }
@@ -370,21 +410,21 @@ Result<PopulationRecord> ParsePopulationRecord(std::string_view line, BatchKind 
     return Status::Invalid("muutospv is missing");
   }
 
-  const json* groups = Member(doc, "tietoryhmat");
+  MaybeJson groups = Member(doc, "tietoryhmat");
   if (!groups || !groups->is_array()) return Status::Invalid("tietoryhmat must be an array");
   size_t index = 0;
-  for (const json& g : *groups) {
+  for (const json& g : groups->items()) {
     ++index;
     if (!g.is_object())
       return Status::Invalid(fmt::format("tietoryhmat[{}] is not an object", index));
-    const json* name = Member(g, "tietoryhma");
+    MaybeJson name = Member(g, "tietoryhma");
     if (!name || !name->is_string()) {
       return Status::Invalid(fmt::format("tietoryhmat[{}]: tietoryhma is missing", index));
     }
-    const std::string& group = name->get_ref<const std::string&>();
+    std::string_view group = name->str();
     GroupChange change = GroupChange::kSet;
-    if (const json* attr = Member(g, "muutosattribuutti")) {
-      auto c = attr->is_string() ? ChangeOf(attr->get_ref<const std::string&>()) : std::nullopt;
+    if (MaybeJson attr = Member(g, "muutosattribuutti")) {
+      auto c = attr->is_string() ? ChangeOf(attr->str()) : std::nullopt;
       if (!c) {
         return Status::Invalid(fmt::format("tietoryhmat[{}] ({}): unknown muutosattribuutti", index,
                                            LooksLikeGroupName(group) ? group : "?"));

@@ -294,6 +294,13 @@ TEST_CASE("VTJ: identity-code correction renames, or merges with history kept", 
                          "next_attempt_at, created_at, updated_at) SELECT 'k1', 'preschool-offer', c.id, m.id, '2026', "
                          "'fi', 'queued', 'x', 'x', 'x' FROM residents c, residents m WHERE c.hetu = '" + kKid +
                          "' AND m.hetu = '" + kMum + "'").ok());
+    auto fact_of = [&](const std::string& hetu, const char* name) {
+      return env.Query("SELECT f.change_id FROM facts f JOIN residents r ON r.id = f.resident_id WHERE r.hetu = '" +
+                       hetu + "' AND f.name = '" + name + "'");
+    };
+    const std::string former_name = fact_of(kKid, "name"), own_language = fact_of(kNew, "language");
+    REQUIRE(!former_name.empty());
+    REQUIRE(!own_language.empty());
     REQUIRE(env.fake.AppendChanges("[" + korjaus(kKid, kNew) + "]").ok());
     auto r = c.Poll(*env.db);
     REQUIRE(r.ok());
@@ -307,6 +314,11 @@ TEST_CASE("VTJ: identity-code correction renames, or merges with history kept", 
     CHECK(env.Query("SELECT former_hetu||' '||(merged_from_id = " + old_id.substr(0, old_id.size() - 1) +
                     ") FROM identity_code_history") == kKid + " 1\n");
     CHECK(env.Query("SELECT count(*) FROM facts f WHERE NOT EXISTS (SELECT 1 FROM residents r WHERE r.id = f.resident_id)") == "0\n");
+    // Provenance moves with the values taken over; the new row's own stays; one per fact.
+    CHECK(fact_of(kNew, "name") == former_name);
+    CHECK(fact_of(kNew, "language") == own_language);
+    CHECK(env.Query("SELECT count(*) FROM (SELECT resident_id, name FROM facts GROUP BY 1, 2 HAVING count(*) > 1)") ==
+          "0\n");
     // The same correction again changes nothing.
     auto store = PopulationStore::Open(*env.db).value();
     REQUIRE(store->SetCursor("vtj", "1006", "x").ok());

@@ -39,8 +39,20 @@ unsigned Date::day() const { return static_cast<unsigned>(Ymd(*this).day()); }
 
 std::string Date::ToString() const {
   auto ymd = Ymd(*this);
-  return fmt::format("{:04d}-{:02d}-{:02d}", static_cast<int>(ymd.year()),
-                     static_cast<unsigned>(ymd.month()), static_cast<unsigned>(ymd.day()));
+  const int year = static_cast<int>(ymd.year());
+  const unsigned month = static_cast<unsigned>(ymd.month()), day = static_cast<unsigned>(ymd.day());
+  if (year < 0 || year > 9999) return fmt::format("{:04d}-{:02d}-{:02d}", year, month, day);
+  // By hand: the population store formats several dates per record it writes.
+  std::string out = "0000-00-00";
+  out[0] = static_cast<char>('0' + year / 1000);
+  out[1] = static_cast<char>('0' + year / 100 % 10);
+  out[2] = static_cast<char>('0' + year / 10 % 10);
+  out[3] = static_cast<char>('0' + year % 10);
+  out[5] = static_cast<char>('0' + month / 10);
+  out[6] = static_cast<char>('0' + month % 10);
+  out[8] = static_cast<char>('0' + day / 10);
+  out[9] = static_cast<char>('0' + day % 10);
+  return out;
 }
 
 int AgeAt(Date birth, Date at) {

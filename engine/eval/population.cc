@@ -20,6 +20,17 @@ StringId StringTable::Find(std::string_view s) const {
 }
 
 int64_t Population::IndexOf(int64_t store_id) const {
+  if (ids_sorted_) {
+    // Store ids are increasing integers, usually with few gaps: the index is at most
+    // store_id - id_[0], and usually exactly that (one load instead of a binary search).
+    if (id_.empty() || store_id < id_[0]) return -1;
+    const auto n = static_cast<int64_t>(id_.size());
+    const int64_t guess = store_id - id_[0];
+    if (guess < n && id_[static_cast<size_t>(guess)] == store_id) return guess;
+    auto end = guess < n ? id_.begin() + guess : id_.end();
+    auto it = std::lower_bound(id_.begin(), end, store_id);
+    return it != end && *it == store_id ? it - id_.begin() : -1;
+  }
   auto it = by_store_id_.find(store_id);
   return it == by_store_id_.end() ? -1 : static_cast<int64_t>(it->second);
 }
@@ -41,8 +52,24 @@ void PopulationBuilder::AddPerson(const Person& p) {
   pop_.municipality_.push_back(pop_.strings_.Intern(p.municipality));
   pop_.language_.push_back(pop_.strings_.Intern(p.language));
   pop_.flags_.push_back(p.address_protected ? Population::kProtected : 0);
-  pop_.by_store_id_.emplace(p.store_id, idx);
-  if (!p.household_key.empty() && !p.address_protected) households_[std::string(p.household_key)].push_back(idx);
+  if (pop_.ids_sorted_ && idx > 0 && p.store_id <= pop_.id_[idx - 1]) {
+    pop_.ids_sorted_ = false;  // from now on a map (duplicates: the first index wins, as emplace does)
+    for (PersonIndex i = 0; i < idx; ++i) pop_.by_store_id_.emplace(pop_.id_[i], i);
+  }
+  if (!pop_.ids_sorted_) pop_.by_store_id_.emplace(p.store_id, idx);
+  if (p.address_protected) return;
+  if (p.household_id != 0) {
+    household_ids_.emplace_back(p.household_id, idx);
+  } else if (!p.household_key.empty()) {
+    households_[std::string(p.household_key)].push_back(idx);
+  }
+}
+
+void PopulationBuilder::SetFetchedAt(PersonIndex p, Field field, int32_t day) {
+  if (p >= pop_.id_.size()) return;
+  auto& v = pop_.fetched_[static_cast<size_t>(field)];
+  if (v.empty()) v.assign(pop_.id_.size(), kNoDate);
+  v[p] = day;
 }
 
 void PopulationBuilder::AddCustody(int64_t guardian, int64_t ward) {
@@ -129,6 +156,22 @@ Population PopulationBuilder::Build() && {
     }
   }
   households_.clear();
+  if (!household_ids_.empty()) {  // grouped by id with a counting sort, no map
+    uint32_t max_id = 0;
+    for (const auto& [h, p] : household_ids_) max_id = std::max(max_id, h);
+    std::vector<uint32_t> off;
+    std::vector<PersonIndex> by_household;
+    ToCsr(size_t{max_id} + 1, household_ids_, [](auto& x) { return x.first; }, [](auto& x) { return x.second; }, off,
+          by_household);
+    for (size_t h = 1; h <= max_id; ++h) {
+      for (uint32_t i = off[h]; i < off[h + 1]; ++i) {
+        for (uint32_t j = off[h]; j < off[h + 1]; ++j) {
+          if (i != j) members.emplace_back(by_household[i], by_household[j]);
+        }
+      }
+    }
+    household_ids_.clear();
+  }
   ToCsr(n, members, [](auto& p) { return p.first; }, [](auto& p) { return p.second; }, pop_.household_off_, pop_.household_);
   return std::move(pop_);
 }

@@ -123,7 +123,10 @@ class Population {
   std::vector<Consent> consents_;
   std::array<std::vector<int32_t>, kFieldCount> fetched_;  // by field; empty when not tracked
   StringTable strings_;
+  // Store id -> index. Left empty while persons were added in ascending store-id order (the
+  // live population's case): IndexOf then searches id_, and a million hash nodes are not built.
   std::unordered_map<int64_t, PersonIndex> by_store_id_;
+  bool ids_sorted_ = true;
 };
 
 // Builds a Population: add persons first, then relations by store id, then Build().
@@ -139,6 +142,9 @@ class PopulationBuilder {
     // Identifies the permanent address (e.g. street + postal code); empty when none is held.
     // Persons with the same key form a household. Never set under a protection order.
     std::string_view household_key;
+    // The same, as a number (faster for a caller that interns the address): persons with the same
+    // nonzero id form a household. 0 = none; set this or household_key, not both.
+    uint32_t household_id = 0;
   };
   void AddPerson(const Person& p);
   void AddCustody(int64_t guardian_store_id, int64_t ward_store_id);
@@ -147,6 +153,8 @@ class PopulationBuilder {
   void SetIncomesHeld(int64_t store_id);
   // Records when a fact of a person was fetched (for freshness requirements).
   void SetFetched(int64_t store_id, Field field, int32_t day);
+  // The same by index (the order persons were added in), for callers that hold that order.
+  void SetFetchedAt(PersonIndex person, Field field, int32_t day);
   void AddIncome(int64_t store_id, std::string_view type, int64_t amount_micros, int32_t start, int32_t end);
   // A consent of the person for `purpose`, counting from day `from` until (not including) day
   // `until` (kNoDate: open). Unknown store ids are ignored.
@@ -160,6 +168,7 @@ class PopulationBuilder {
   std::vector<std::pair<PersonIndex, Income>> incomes_;
   std::vector<std::pair<PersonIndex, Consent>> consents_;
   std::unordered_map<std::string, std::vector<PersonIndex>> households_;
+  std::vector<std::pair<uint32_t, PersonIndex>> household_ids_;  // (household_id, person)
 };
 
 }  // namespace ennakko

@@ -15,6 +15,8 @@ int LatestSchemaVersion();
 
 // Brings `db` to LatestSchemaVersion(). Idempotent.
 Status Migrate(Db& db);
+// Migrates only up to `version` (tests of a migration's data conversion).
+Status MigrateTo(Db& db, int version);
 
 // Opens (creating if needed) the store at `path` and migrates it.
 Result<std::unique_ptr<Db>> OpenStore(const DbOptions& options);

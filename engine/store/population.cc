@@ -8,7 +8,18 @@ namespace ennakko {
 
 namespace {
 
-constexpr size_t kMaxFactsPerWrite = 9;  // birth_date and the eight resident facts
+// fact_names.code of each fact name (migration 7 fixes them).
+constexpr std::array<std::string_view, 11> kFactCodes = {
+    "birth_date", "death_date", "name",     "municipality", "address",   "address_protected",
+    "language",   "phone",      "email",    "guardians",    "placements"};
+
+// The fact's bit in fact_sets.facts: 1 << (code - 1).
+int64_t FactBit(std::string_view name) {
+  for (size_t i = 0; i < kFactCodes.size(); ++i) {
+    if (kFactCodes[i] == name) return int64_t{1} << i;
+  }
+  return 0;  // unreachable: the store names only the facts above
+}
 
 constexpr std::string_view kResidentColumns =
     "id, hetu, birth_date, death_date, first_names, last_name, municipality, municipality_since, "
@@ -27,30 +38,31 @@ void BindDate(Stmt& s, int idx, const std::optional<Date>& d) {
   }
 }
 
-// Binds the mutable columns death_date .. email to ?first .. ?first+11.
+// Binds the mutable columns death_date .. email to ?first .. ?first+11. Text is not copied: `r`
+// must outlive the statement's run.
 void BindResidentColumns(Stmt& s, int first, const Resident& r) {
   BindDate(s, first, r.death_date);
   if (r.name) {
-    s.Bind(first + 1, r.name->first_names).Bind(first + 2, r.name->last_name);
+    s.BindNoCopy(first + 1, r.name->first_names).BindNoCopy(first + 2, r.name->last_name);
   } else {
     s.BindNull(first + 1).BindNull(first + 2);
   }
   if (r.residence) {
-    s.Bind(first + 3, r.residence->municipality);
+    s.BindNoCopy(first + 3, r.residence->municipality);
     BindDate(s, first + 4, r.residence->since);
   } else {
     s.BindNull(first + 3).BindNull(first + 4);
   }
-  s.Bind(first + 5, r.language);
+  s.BindNoCopy(first + 5, r.language);
   if (r.address) {
-    s.Bind(first + 6, r.address->street)
-        .Bind(first + 7, r.address->postal_code)
-        .Bind(first + 8, r.address->post_office);
+    s.BindNoCopy(first + 6, r.address->street)
+        .BindNoCopy(first + 7, r.address->postal_code)
+        .BindNoCopy(first + 8, r.address->post_office);
   } else {
     s.BindNull(first + 6).BindNull(first + 7).BindNull(first + 8);
   }
   s.Bind(first + 9, int64_t{r.address_protected ? 1 : 0});
-  s.Bind(first + 10, r.phone).Bind(first + 11, r.email);
+  s.BindNoCopy(first + 10, r.phone).BindNoCopy(first + 11, r.email);
 }
 
 // The resident after `u`. Protection is applied before the address so that the invariant
@@ -94,8 +106,7 @@ struct PopulationStore::Statements {
   Stmt get_custody, put_custody, delete_custody, guardians_of, wards_of;
   Stmt get_placement, put_placement, delete_placement, placements_of;
   Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
-  std::array<std::optional<Stmt>, kMaxFactsPerWrite> put_facts =
-      {};  // by row count, prepared lazily
+  Stmt put_provenance, id_by_hetu, drop_empty_facts, new_facts;
 };
 
 PopulationStore::PopulationStore(Db& db, std::unique_ptr<Statements> s)
@@ -127,15 +138,18 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
            "municipality = ?5, municipality_since = ?6, language = ?7, street_address = ?8, "
            "postal_code = ?9, post_office = ?10, address_protected = ?11, phone = ?12, "
            "email = ?13, updated_at = ?14 WHERE id = ?1"),
-      prep("INSERT INTO facts (resident_id, name, source, change_id, fetched_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (resident_id, name) DO UPDATE SET "
-           "source = excluded.source, change_id = excluded.change_id, "
-           "fetched_at = excluded.fetched_at"),
-      prep("DELETE FROM facts WHERE resident_id = ?1 AND name = ?2"),
+      prep("INSERT INTO fact_sets (resident_id, provenance_id, facts) VALUES (?1, ?2, ?3) "
+           "ON CONFLICT (resident_id, provenance_id) DO UPDATE SET facts = facts | excluded.facts"),
+      prep("UPDATE fact_sets SET facts = facts & ~?2 WHERE resident_id = ?1 AND facts & ?2 <> 0"),
       prep(
           "SELECT kind, start_date, end_date FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
-      prep("INSERT OR REPLACE INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
-           "VALUES (?1, ?2, ?3, ?4, ?5)"),
+      // Writes only a new or different row (Changes() says which): one statement, not a read
+      // and a write.
+      prep("INSERT INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
+           "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (guardian_id, ward_id) DO UPDATE SET "
+           "kind = excluded.kind, start_date = excluded.start_date, end_date = excluded.end_date "
+           "WHERE kind IS NOT excluded.kind OR start_date IS NOT excluded.start_date OR "
+           "end_date IS NOT excluded.end_date"),
       prep("DELETE FROM custody WHERE guardian_id = ?1 AND ward_id = ?2"),
       prep("SELECT guardian_id, kind, start_date, end_date FROM custody WHERE ward_id = ?1 "
            "ORDER BY guardian_id"),
@@ -156,6 +170,10 @@ Result<std::unique_ptr<PopulationStore>> PopulationStore::Open(Db& db) {
            "updated_at = excluded.updated_at"),
       prep("SELECT count(*) FROM residents WHERE municipality = ?1 AND death_date IS NULL"),
       prep("SELECT count(*) FROM residents"),
+      prep("INSERT INTO provenance (source, change_id, fetched_at) VALUES (?1, ?2, ?3)"),
+      prep("SELECT id FROM residents WHERE hetu = ?1"),
+      prep("DELETE FROM fact_sets WHERE resident_id = ?1 AND facts = 0"),
+      prep("INSERT INTO fact_sets (resident_id, provenance_id, facts) VALUES (?1, ?2, ?3)"),
   });
   if (!error.ok()) return error;
   return std::unique_ptr<PopulationStore>(new PopulationStore(db, std::move(s)));
@@ -185,11 +203,10 @@ Result<std::optional<Resident>> PopulationStore::LoadResident(Stmt& q) {
 }
 
 Result<std::optional<int64_t>> PopulationStore::FindResident(std::string_view hetu) {
-  s_->by_hetu.Bind(1, hetu);
-  auto r = LoadResident(s_->by_hetu);
-  if (!r.ok()) return r.status();
-  if (!*r) return std::optional<int64_t>();
-  return std::optional<int64_t>((*r)->id);
+  std::optional<int64_t> out;
+  s_->id_by_hetu.Bind(1, hetu);
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(s_->id_by_hetu, [&](const Stmt& r) { out = r.Int(0); }));
+  return out;
 }
 
 Result<std::optional<Resident>> PopulationStore::GetResident(int64_t id) {
@@ -197,62 +214,65 @@ Result<std::optional<Resident>> PopulationStore::GetResident(int64_t id) {
   return LoadResident(s_->by_id);
 }
 
+Result<int64_t> PopulationStore::ProvenanceId(const Provenance& p) {
+  // One provenance row per record line: the facts a record writes share it. The cached id is
+  // reused only if no rollback has run since the row was added (it may have taken the row away).
+  if (last_provenance_id_ != 0 && last_provenance_rollbacks_ == db_.rollbacks() &&
+      last_provenance_.change_id == p.change_id && last_provenance_.source == p.source &&
+      last_provenance_.fetched_at == p.fetched_at) {
+    return last_provenance_id_;
+  }
+  ENNAKKO_RETURN_IF_ERROR(s_->put_provenance.BindNoCopy(1, p.source)
+                              .BindNoCopy(2, p.change_id)
+                              .BindNoCopy(3, p.fetched_at)
+                              .Run());
+  last_provenance_ = p;
+  last_provenance_id_ = db_.LastInsertRowId();
+  last_provenance_rollbacks_ = db_.rollbacks();
+  return last_provenance_id_;
+}
+
+Status PopulationStore::SetFacts(int64_t id, int64_t put, int64_t clear, const Provenance& p,
+                                 bool created) {
+  if (created) {  // no rows yet: one insert
+    if (put == 0) return Status::Ok();
+    auto ref = ProvenanceId(p);
+    if (!ref.ok()) return ref.status();
+    return s_->new_facts.Bind(1, id).Bind(2, *ref).Bind(3, put).Run();
+  }
+  // Take the facts off the rows of their earlier provenance, drop rows left empty, then record
+  // the new provenance of the facts that hold a value.
+  if ((put | clear) == 0) return Status::Ok();
+  ENNAKKO_RETURN_IF_ERROR(s_->delete_fact.Bind(1, id).Bind(2, put | clear).Run());
+  if (db_.Changes() > 0) ENNAKKO_RETURN_IF_ERROR(s_->drop_empty_facts.Bind(1, id).Run());
+  if (put == 0) return Status::Ok();
+  auto ref = ProvenanceId(p);
+  if (!ref.ok()) return ref.status();
+  return s_->put_fact.Bind(1, id).Bind(2, *ref).Bind(3, put).Run();
+}
+
 Status PopulationStore::PutFact(int64_t id, std::string_view name, bool present,
                                 const Provenance& p) {
-  if (present) {
-    return s_->put_fact.Bind(1, id)
-        .Bind(2, name)
-        .Bind(3, p.source)
-        .Bind(4, p.change_id)
-        .Bind(5, p.fetched_at)
-        .Run();
-  }
-  return s_->delete_fact.Bind(1, id).Bind(2, name).Run();
+  const int64_t bit = FactBit(name);
+  return SetFacts(id, present ? bit : 0, present ? 0 : bit, p, /*created=*/false);
 }
 
 Status PopulationStore::WriteFacts(const Resident& a, const Resident& b, const Provenance& p,
                                    bool created) {
-  // One multi-row INSERT per resident rather than one per fact: the snapshot writes ~8 facts for
-  // each of its records, and statement overhead dominated the load.
-  std::array<std::string_view, kMaxFactsPerWrite> put;
-  size_t n = 0;
-  if (created) put[n++] = "birth_date";
-  auto diff = [&](bool changed, std::string_view name, bool present) -> Status {
-    if (!changed) return Status::Ok();
-    if (present) {
-      put[n++] = name;
-      return Status::Ok();
-    }
-    return PutFact(b.id, name, false, p);
+  // One fact_sets row per record: a snapshot record's facts share their provenance.
+  int64_t put = created ? FactBit("birth_date") : 0, clear = 0;
+  auto diff = [&](bool changed, std::string_view name, bool present) {
+    if (changed) (present ? put : clear) |= FactBit(name);
   };
-  ENNAKKO_RETURN_IF_ERROR(
-      diff(a.death_date != b.death_date, "death_date", b.death_date.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.name != b.name, "name", b.name.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(
-      diff(a.residence != b.residence, "municipality", b.residence.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.address != b.address, "address", b.address.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(
-      diff(a.address_protected != b.address_protected, "address_protected", b.address_protected));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.language != b.language, "language", b.language.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.phone != b.phone, "phone", b.phone.has_value()));
-  ENNAKKO_RETURN_IF_ERROR(diff(a.email != b.email, "email", b.email.has_value()));
-  if (n == 0) return Status::Ok();
-  std::optional<Stmt>& stmt = s_->put_facts[n - 1];
-  if (!stmt) {
-    std::string sql =
-        "INSERT INTO facts (resident_id, name, source, change_id, fetched_at) VALUES ";
-    for (size_t i = 0; i < n; ++i)
-      sql += fmt::format("{}(?1, ?{}, ?2, ?3, ?4)", i ? ", " : "", i + 5);
-    sql +=
-        " ON CONFLICT (resident_id, name) DO UPDATE SET source = excluded.source, "
-        "change_id = excluded.change_id, fetched_at = excluded.fetched_at";
-    auto prepared = db_.Prepare(sql);
-    if (!prepared.ok()) return prepared.status();
-    stmt = std::move(prepared).value();
-  }
-  stmt->Bind(1, b.id).Bind(2, p.source).Bind(3, p.change_id).Bind(4, p.fetched_at);
-  for (size_t i = 0; i < n; ++i) stmt->Bind(static_cast<int>(i) + 5, put[i]);
-  return stmt->Run();
+  diff(a.death_date != b.death_date, "death_date", b.death_date.has_value());
+  diff(a.name != b.name, "name", b.name.has_value());
+  diff(a.residence != b.residence, "municipality", b.residence.has_value());
+  diff(a.address != b.address, "address", b.address.has_value());
+  diff(a.address_protected != b.address_protected, "address_protected", b.address_protected);
+  diff(a.language != b.language, "language", b.language.has_value());
+  diff(a.phone != b.phone, "phone", b.phone.has_value());
+  diff(a.email != b.email, "email", b.email.has_value());
+  return SetFacts(b.id, put, clear, p, created);
 }
 
 Result<bool> PopulationStore::UpdateRow(const Resident& before, const ResidentUpdate& u,
@@ -290,9 +310,9 @@ Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const Re
   blank.birth_date = hetu.birth_date;
   Resident r = Apply(blank, u);
   Stmt& s = s_->insert;
-  s.Bind(1, r.hetu).Bind(2, r.birth_date.ToString());
+  s.BindNoCopy(1, r.hetu).Bind(2, r.birth_date.ToString());
   BindResidentColumns(s, 3, r);
-  s.Bind(15, p.fetched_at);
+  s.BindNoCopy(15, p.fetched_at);
   ENNAKKO_RETURN_IF_ERROR(s.Run());
   if (db_.Changes() == 1) {
     r.id = blank.id = db_.LastInsertRowId();
@@ -329,10 +349,8 @@ Status PopulationStore::WriteCustody(const Custody& c) {
 }
 
 Result<bool> PopulationStore::UpsertCustody(const Custody& c, const Provenance& p) {
-  auto old = GetCustody(c.guardian_id, c.ward_id);
-  if (!old.ok()) return old.status();
-  if (*old && **old == c) return false;
   ENNAKKO_RETURN_IF_ERROR(WriteCustody(c));
+  if (db_.Changes() == 0) return false;  // the same row was there
   ENNAKKO_RETURN_IF_ERROR(PutFact(c.ward_id, "guardians", true, p));
   return true;
 }
@@ -372,6 +390,15 @@ Result<std::vector<int64_t>> PopulationStore::WardsOf(int64_t guardian_id) {
   Stmt& q = s_->wards_of;
   q.Bind(1, guardian_id);
   ENNAKKO_RETURN_IF_ERROR(ForEachRow(q, [&](const Stmt& r) { out.push_back(r.Int(0)); }));
+  return out;
+}
+
+Result<std::vector<std::pair<int64_t, int64_t>>> PopulationStore::AllCustodyPairs() {
+  auto q = db_.Prepare("SELECT guardian_id, ward_id FROM custody");
+  if (!q.ok()) return q.status();
+  std::vector<std::pair<int64_t, int64_t>> out;
+  ENNAKKO_RETURN_IF_ERROR(
+      ForEachRow(*q, [&](const Stmt& r) { out.emplace_back(r.Int(0), r.Int(1)); }));
   return out;
 }
 

@@ -9,7 +9,11 @@
 //  - A resident is keyed by the whole identity code, century sign included; birth_date is always
 //    the date the code encodes.
 //  - Every value held about a resident has one facts row (source, change id, fetch time); a fact
-//    with no value has none. Fact names: birth_date, death_date, name, municipality, address,
+//    with no value has none. Stored compactly (migration 7): one provenance row per record line
+//    that wrote something, and per resident one fact_sets row per such line with a bit mask of
+//    the facts whose current value it set (masks disjoint, never 0); the `facts` view joins them
+//    back to one row per fact. Provenance rows no fact refers to any more are kept (they are
+//    small, and say which record lines changed something). Fact names: birth_date, death_date, name, municipality, address,
 //    address_protected, language, phone, email, and for relations guardians (on the ward) and
 //    placements (provenance of the latest change to the set).
 //  - A write that would not change a value writes nothing: no column, no facts row, no
@@ -31,6 +35,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/base/date.h"
@@ -181,6 +186,8 @@ class PopulationStore {
   Result<std::optional<Custody>> GetCustody(int64_t guardian_id, int64_t ward_id);
   Result<std::vector<Custody>> GuardiansOf(int64_t ward_id);
   Result<std::vector<int64_t>> WardsOf(int64_t guardian_id);
+  // Every (guardian, ward) pair, in the table's order (one scan; for large affected sets).
+  Result<std::vector<std::pair<int64_t, int64_t>>> AllCustodyPairs();
 
   // Creates or replaces the placement keyed (resident, kind, start); true when it changed.
   Result<bool> UpsertPlacement(const Placement& placement, const Provenance& provenance);
@@ -226,10 +233,16 @@ class PopulationStore {
   Status WriteFacts(const Resident& before, const Resident& after, const Provenance& provenance,
                     bool created);
   Status PutFact(int64_t id, std::string_view name, bool present, const Provenance& provenance);
+  // Records `provenance` for the facts in mask `put` and removes the provenance of those in `clear`.
+  Status SetFacts(int64_t id, int64_t put, int64_t clear, const Provenance& provenance, bool created);
+  Result<int64_t> ProvenanceId(const Provenance& provenance);  // its provenance row, added if new
   Status WriteCustody(const Custody& c);
 
   Db& db_;
   std::unique_ptr<Statements> s_;
+  Provenance last_provenance_;  // of the provenance row last added, last_provenance_id_
+  int64_t last_provenance_id_ = 0;
+  uint64_t last_provenance_rollbacks_ = 0;  // db_.rollbacks() when it was added
 };
 
 }  // namespace ennakko

@@ -128,9 +128,17 @@ Result<IdentityCorrection> PopulationStore::CorrectIdentityCode(std::string_view
       "phone = coalesce(n.phone, f.phone), email = coalesce(n.email, f.email) "
       "FROM residents AS f WHERE n.id = ?2 AND f.id = ?1",
       // Provenance moves with the values taken over; the current row's own facts stay.
-      "UPDATE OR IGNORE facts SET resident_id = ?2 WHERE resident_id = ?1",
-      "DELETE FROM facts WHERE resident_id = ?2 AND name = 'address' AND EXISTS "
-      "(SELECT 1 FROM residents WHERE id = ?2 AND address_protected = 1)",
+      // (fact_sets: drop from the former's masks what the current row holds, join rows of a
+      // provenance both have, re-point the rest.)
+      "UPDATE fact_sets SET facts = facts & ~(SELECT coalesce(sum(facts), 0) FROM fact_sets "
+      "WHERE resident_id = ?2) WHERE resident_id = ?1",
+      "UPDATE fact_sets SET facts = facts | (SELECT f.facts FROM fact_sets AS f WHERE "
+      "f.resident_id = ?1 AND f.provenance_id = fact_sets.provenance_id) WHERE resident_id = ?2 "
+      "AND provenance_id IN (SELECT provenance_id FROM fact_sets WHERE resident_id = ?1)",
+      "UPDATE OR IGNORE fact_sets SET resident_id = ?2 WHERE resident_id = ?1 AND facts <> 0",
+      "UPDATE fact_sets SET facts = facts & ~16 /* address: code 5 */ WHERE resident_id = ?2 AND "
+      "EXISTS (SELECT 1 FROM residents WHERE id = ?2 AND address_protected = 1)",
+      "DELETE FROM fact_sets WHERE resident_id = ?2 AND facts = 0",
       "INSERT OR IGNORE INTO custody (guardian_id, ward_id, kind, start_date, end_date) "
       "SELECT ?2, ward_id, kind, start_date, end_date FROM custody WHERE guardian_id = ?1 "
       "AND ward_id <> ?2",
@@ -163,7 +171,7 @@ Result<IdentityCorrection> PopulationStore::CorrectIdentityCode(std::string_view
       "UPDATE outbox SET subject_id = ?2 WHERE subject_id = ?1",
       "UPDATE outbox SET recipient_id = ?2 WHERE recipient_id = ?1",
       // What collided and was not taken over goes with the former row.
-      "DELETE FROM facts WHERE resident_id = ?1",
+      "DELETE FROM fact_sets WHERE resident_id = ?1",
       "DELETE FROM placements WHERE resident_id = ?1",
       "DELETE FROM consents WHERE resident_id = ?1",
       "DELETE FROM decisions WHERE subject_id = ?1",

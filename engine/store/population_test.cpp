@@ -193,3 +193,36 @@ TEST_CASE("quarantine is idempotent per line; cursors; counts", "[population]") 
   CHECK(f.store->CountAlive("091").value() == 2);
   CHECK(f.store->CountResidents().value() == 3);
 }
+
+TEST_CASE("a record's facts share one provenance row, which is not reused after a rollback",
+          "[population]") {
+  Fixture f;
+  Hetu h = f.Code(1990, 1, 2, 903);
+  ResidentUpdate u;
+  u.name.Set(PersonName{"Aino", "Virtanen"});
+  u.language.Set("fi");
+  {
+    Transaction tx(*f.db);
+    REQUIRE(tx.begin_status().ok());
+    REQUIRE(f.store->UpsertResident(h, u, Prov("7:1")).ok());
+  }  // rolled back: the resident and its provenance row are gone
+  Hetu g = f.Code(1991, 3, 4, 904);
+  {
+    Transaction tx(*f.db);
+    REQUIRE(tx.begin_status().ok());
+    auto a = f.store->UpsertResident(h, u, Prov("7:1"));  // the same record line again
+    REQUIRE(a.ok());
+    auto b = f.store->UpsertResident(g, u, Prov("7:1"));  // another resident, same line
+    REQUIRE(b.ok());
+    REQUIRE(tx.Commit().ok());
+    CHECK(f.FactOf(a->id, "name") == "test 7:1");
+    CHECK(f.FactOf(a->id, "language") == "test 7:1");
+    CHECK(f.FactOf(b->id, "birth_date") == "test 7:1");
+  }
+  auto rows = f.db->Prepare("SELECT count(*) FROM provenance");
+  REQUIRE(rows->Step().value());
+  CHECK(rows->Int(0) == 1);  // one row for line 7:1, shared by both residents' facts
+  auto sets = f.db->Prepare("SELECT count(*) FROM fact_sets");
+  REQUIRE(sets->Step().value());
+  CHECK(sets->Int(0) == 2);  // one row per resident, all its facts in the mask
+}

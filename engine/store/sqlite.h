@@ -41,6 +41,13 @@ class Stmt {
   Stmt& Bind(int idx, const char* v) { return Bind(idx, std::string_view(v)); }
   Stmt& Bind(int idx, const std::string& v) { return Bind(idx, std::string_view(v)); }
   Stmt& BindNull(int idx);
+  // Binds text without copying it: the caller keeps `v` alive until the statement has run, and
+  // binds the parameter again before the next run (bulk writers, where the copy shows).
+  Stmt& BindNoCopy(int idx, std::string_view v);
+  Stmt& BindNoCopy(int idx, const std::string& v) { return BindNoCopy(idx, std::string_view(v)); }
+  Stmt& BindNoCopy(int idx, const std::optional<std::string>& v) {
+    return v ? BindNoCopy(idx, std::string_view(*v)) : BindNull(idx);
+  }
   template <typename T>
   Stmt& Bind(int idx, const std::optional<T>& v) {
     return v ? Bind(idx, *v) : BindNull(idx);
@@ -77,6 +84,9 @@ class Db {
   Result<Stmt> Prepare(std::string_view sql);
   int64_t LastInsertRowId() const;
   int Changes() const;  // rows changed by the last statement
+  // How many ROLLBACKs this connection has run through Exec (Transaction runs them there): a
+  // cache of rows written in a transaction is valid only while this stays the same.
+  uint64_t rollbacks() const { return rollbacks_; }
   // PRAGMA user_version, which the migrations use as the schema version.
   Result<int> UserVersion();
   const std::string& path() const { return path_; }
@@ -85,6 +95,7 @@ class Db {
   Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
   sqlite3* db_;
   std::string path_;
+  uint64_t rollbacks_ = 0;
 };
 
 // RAII transaction: BEGIN IMMEDIATE on construction, ROLLBACK on destruction unless Commit()ed.
