@@ -450,7 +450,9 @@ SendOutcome EmailChannel::Send(const OutgoingMessage& message) {
   curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
   curl_easy_setopt(c, CURLOPT_READFUNCTION, &ReadPayload);
   curl_easy_setopt(c, CURLOPT_READDATA, &session);
-  curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, curl_off_t(session.payload.size()));
+  // No CURLOPT_INFILESIZE: libcurl counts the dot-stuffed bytes it sends against it, so a message
+  // with a line starting with "." would end early (cut short, and without its hand-over). The
+  // read callback's end of data (0) ends the message instead.
   curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, long(options_.timeout.count()));
   curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, long(options_.timeout.count()));
   curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
