@@ -242,6 +242,7 @@ Status Daemon::Start() {
       [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); },
       [this](std::string_view code) { return pseudonyms_->Of(code); });
   dispatcher_->SetRules(rules_);
+  dispatcher_->SetAuditFlush([this] { return audit_->Flush(); });
   if (config_.replies) {
     replies_ = std::make_unique<RepliesService>(
         config_, clock_, [this](std::string_view type, const nlohmann::json& f) { Audit(type, f); },

@@ -502,6 +502,9 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
         break;
     }
   }
+  // The audit trail first: a crash between the two leaves events for outcomes that roll back
+  // (the offers are then resolved again at start, and audited again), never the reverse.
+  if (audit_flush_) ENNAKKO_RETURN_IF_ERROR(audit_flush_());
   ENNAKKO_RETURN_IF_ERROR(tx.Commit());
   AuditHolds(send_holds);
   return stats;

@@ -97,6 +97,9 @@ class Dispatcher {
   using MessageValuesFn = std::function<void(const ClaimedOffer&, std::string_view channel,
                                              std::map<std::string, std::string>& values)>;
   void SetMessageValues(MessageValuesFn fn) { message_values_ = std::move(fn); }
+  // Makes the audit events appended so far durable. Called before a batch's outcomes are
+  // committed, so that a crash never leaves a committed send without its audit event.
+  void SetAuditFlush(std::function<Status()> flush) { audit_flush_ = std::move(flush); }
 
   // Handles one batch of due offers; returns what happened. Zero claimed means nothing is due.
   Result<DrainStats> DrainOnce(const std::atomic<bool>& stop);
@@ -149,6 +152,7 @@ class Dispatcher {
   std::shared_ptr<const RuleSet> rules_;
   MessageValuesFn message_values_;
   std::mt19937_64 jitter_{std::random_device{}()};
+  std::function<Status()> audit_flush_;
   std::mutex handover_mu_;  // orders the workers' hand-over records on db_
   const Clock& clock_;
   MailboxStatusCache* mailbox_ = nullptr;
