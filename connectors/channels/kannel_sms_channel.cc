@@ -152,6 +152,11 @@ SendOutcome KannelSmsChannel::Send(const OutgoingMessage& message) {
     return out;
   }
   SendOutcome outcome = Classify(*reply);
+  // 502/504 come from a proxy in front of Kannel whose upstream failed or timed out after it had
+  // the whole request: Kannel may have queued the SMS (Kannel's own "try later" is 503).
+  if (outcome.kind == SendOutcome::Kind::kTransient && (reply->status == 502 || reply->status == 504)) {
+    outcome.ambiguous = true;
+  }
   if (outcome.kind != SendOutcome::Kind::kSent) {
     spdlog::warn("sms: outbox {} ({}): {}", message.outbox_id, message.recipient.pseudonym,
                  outcome.detail);

@@ -1,5 +1,7 @@
 #include "connectors/registries/incomes_connector.h"
 
+#include <spdlog/spdlog.h>
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -40,6 +42,28 @@ std::optional<std::chrono::milliseconds> RetryAfter(const HttpClientResult& r) {
   }
 }
 
+}  // namespace
+
+namespace {
+// Whether one resident still has a legal basis: the same conditions as ResidentsWithIncomeBasis.
+Result<bool> HasIncomeBasis(Db& db, std::string_view purpose, Date today, std::string_view now,
+                            int64_t resident_id) {
+  auto st = db.Prepare(R"sql(
+SELECT EXISTS (SELECT 1 FROM consents c JOIN residents r ON r.id = c.resident_id
+ WHERE r.id = ?4 AND c.purpose = ?1 AND c.granted_at <= ?3 AND c.revoked_at IS NULL
+   AND (c.expires_at IS NULL OR c.expires_at > ?3) AND r.death_date IS NULL)
+OR EXISTS (SELECT 1 FROM custody k
+  JOIN residents g ON g.id = k.guardian_id AND g.death_date IS NULL
+  JOIN residents w ON w.id = k.ward_id AND w.death_date IS NULL
+  JOIN placements p ON p.resident_id = k.ward_id AND p.kind = 'ecec'
+ WHERE g.id = ?4 AND (k.start_date IS NULL OR k.start_date <= ?2)
+   AND (k.end_date IS NULL OR k.end_date >= ?2) AND (p.end_date IS NULL OR p.end_date >= ?2)))sql");
+  if (!st.ok()) return st.status();
+  st->Bind(1, purpose).Bind(2, today.ToString()).Bind(3, now).Bind(4, resident_id);
+  auto row = st->Step();
+  if (!row.ok()) return row.status();
+  return *row && st->Int(0) != 0;
+}
 }  // namespace
 
 Result<std::vector<IncomeBasis>> ResidentsWithIncomeBasis(Db& db, std::string_view purpose, Date today,
@@ -153,7 +177,19 @@ Result<ConnectorPollReport> IncomesConnector::Poll(Db& db) {
     std::optional<std::string> through;
     if (!last.empty()) through = last;
     std::string start = through.value_or(first_start);
+    // The basis may have ended since the poll began (a consent revoked through the API while
+    // earlier queries ran): permission is checked again right before asking.
+    auto still = HasIncomeBasis(db, options_.purpose, clock_.Today(), FormatTimestamp(clock_.Now()),
+                                who.resident_id);
+    if (!still.ok()) return still.status();
+    if (!*still) continue;
     auto body = Query(who.hetu, start, window_end);
+    if (!body.ok() && body.status().code() == StatusCode::kPermanent) {
+      // This resident's query is refused (e.g. HTTP 400): the others must not wait behind them.
+      spdlog::warn("incomes: resident {} skipped this poll: {}", who.resident_id, body.status().message());
+      ++report.records_quarantined;
+      continue;
+    }
     if (!body.ok()) {
       failure = body.status();
       break;
@@ -182,6 +218,8 @@ Result<ConnectorPollReport> IncomesConnector::Poll(Db& db) {
       r.earner_id = who.resident_id;
       Provenance prov{kConnector, fmt::format("{}:v{}", r.report_id, r.version), window_end};
       auto applied = (*incomes)->Apply(r, prov);
+      // Only a report that is wrong goes to quarantine; a store error rolls the resident back.
+      if (!applied.ok() && applied.status().code() != StatusCode::kInvalidArgument) return applied.status();
       if (!applied.ok()) {
         ENNAKKO_RETURN_IF_ERROR(
             (*people)->Quarantine({kConnector, batch, line, applied.status().message(), p.raw, window_end}));

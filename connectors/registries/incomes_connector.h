@@ -49,7 +49,7 @@ struct IncomesConnectorOptions {
   std::string username;
   std::string password;
   // The purpose of use: both the consent purpose and the purpose named in the data permit.
-  std::string purpose = "ecec-fee";
+  std::string purpose = "ecec-fee-income";
   // The normal wait between polls.
   std::chrono::seconds poll_every{3600};
   // How far back the first pull of a resident reaches (receipt time).

@@ -78,7 +78,7 @@ struct Fixture {
   void Consent(int64_t id, const char* granted, const char* expires, const char* revoked_at) {
     auto st = db->Prepare(
         "INSERT INTO consents (resident_id, purpose, granted_at, expires_at, revoked_at, source, recorded_at) "
-        "VALUES (?, 'ecec-fee', ?2, ?, ?, 'test', ?2)");
+        "VALUES (?, 'ecec-fee-income', ?2, ?, ?, 'test', ?2)");
     st->Bind(1, id).Bind(2, granted);
     expires ? st->Bind(3, expires) : st->BindNull(3);
     revoked_at ? st->Bind(4, revoked_at) : st->BindNull(4);
@@ -108,7 +108,7 @@ TEST_CASE("only residents with a legal basis are queried, and their reports are 
   // the adult whose consent was revoked, or the stranger.
   CHECK(f.Queried() == std::set<std::string>{f.mother, f.father, f.consenting});
   for (const auto& q : f.fake.queries()) {
-    CHECK(q.purpose == "ecec-fee");
+    CHECK(q.purpose == "ecec-fee-income");
     CHECK(q.start == "2025-12-29T10:00:00.000Z");  // 62 days back on the first pull
     CHECK(q.end == "2026-03-01T10:00:00.000Z");
   }
@@ -280,7 +280,7 @@ TEST_CASE("the legal basis: consents by time, fee decisions by custody and place
   Date today = Date::FromYmd(2026, 3, 1);
   auto ids = [&](const char* now) {
     std::vector<int64_t> out;
-    auto basis = ResidentsWithIncomeBasis(*f.db, "ecec-fee", today, now);
+    auto basis = ResidentsWithIncomeBasis(*f.db, "ecec-fee-income", today, now);
     REQUIRE(basis.ok());
     for (const auto& b : *basis) out.push_back(b.resident_id);
     return out;
@@ -297,7 +297,7 @@ TEST_CASE("the legal basis: consents by time, fee decisions by custody and place
                      std::to_string(f.father_id)).ok());
   REQUIRE(f.db->Exec("UPDATE placements SET start_date = '2026-08-01'").ok());
   CHECK(ids("2026-03-01T10:00:00.000Z") == std::vector<int64_t>{f.mother_id});
-  auto basis = ResidentsWithIncomeBasis(*f.db, "ecec-fee", today, "2026-03-01T10:00:00.000Z").value();
+  auto basis = ResidentsWithIncomeBasis(*f.db, "ecec-fee-income", today, "2026-03-01T10:00:00.000Z").value();
   CHECK(basis.at(0).basis == "pending-fee-decision");
 }
 

@@ -65,7 +65,8 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
     auto corrected = store_.CorrectIdentityCode(former, rec->subject, prov);
     if (!corrected.ok()) return corrected.status();
     out_.affected.insert(corrected->affected.begin(), corrected->affected.end());
-    if (corrected->merged_id) out_.affected.erase(*corrected->merged_id);
+    // The merged-away row is gone from the store: reporting it lets the live snapshot drop it.
+    if (corrected->merged_id) out_.affected.insert(*corrected->merged_id);
   }
   auto up = store_.UpsertResident(rec->subject, rec->update, prov);
   if (!up.ok()) return up.status();

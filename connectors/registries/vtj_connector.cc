@@ -168,7 +168,9 @@ Result<ConnectorPollReport> VtjConnector::Poll(Db& db) {
   if (!store_or.ok()) return store_or.status();
   PopulationStore& store = **store_or;
   ConnectorPollReport report;
-  std::set<int64_t> changed;
+  // Residents changed by pages committed so far, this poll or a failed earlier one: reported with
+  // the next successful poll, so a fault part-way never hides a committed change from the engine.
+  std::set<int64_t>& changed = pending_changed_;
 
   auto cursor = store.GetCursor(name);
   if (!cursor.ok()) return cursor.status();
@@ -303,6 +305,7 @@ Result<ConnectorPollReport> VtjConnector::Poll(Db& db) {
     if (up_to_date->get<bool>()) break;
   }
   report.changed_residents.assign(changed.begin(), changed.end());
+  changed.clear();
   return report;
 }
 

@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 
 #include "connectors/registries/connector.h"
@@ -73,6 +74,7 @@ class VtjConnector : public RegistryConnector {
   VtjConnectorOptions options_;
   const Clock* clock_;
   std::optional<std::chrono::milliseconds> retry_after_;
+  std::set<int64_t> pending_changed_;  // committed but not yet reported (see Poll)
 };
 
 }  // namespace ennakko

@@ -194,7 +194,7 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
   if (r.Get("/replies")) {
     RepliesConfig rc;
     rc.signing_key = r.Secret("/replies/signing_key");
-    if (!rc.signing_key.empty() && rc.signing_key.size() < 16) {
+    if (rc.signing_key.size() < 16) {  // empty too: an empty HMAC key makes links forgeable
       diags.Error(doc->At("/replies/signing_key"), "/replies/signing_key: the key is shorter than 16 bytes",
                   "use a random key, e.g. `openssl rand -hex 32`");
     }

@@ -72,7 +72,7 @@ struct IncomesConnectorConfig {
   std::string base_url;
   std::string username;
   std::string password;
-  std::string purpose = "ecec-fee";
+  std::string purpose = "ecec-fee-income";
   int poll_every_seconds = 3600;
   int window_days = 62;
   int timeout_ms = 10000;

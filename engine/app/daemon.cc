@@ -345,11 +345,17 @@ void Daemon::ReloadRules(const char* trigger) {
 }
 
 void Daemon::SaveAuditHead() {
-  (void)audit_->Flush();
+  // One lock for the flush and both values: HTTP handlers (replies, consents, pauses) append
+  // events from their own threads.
+  auto head = audit_->FlushAndHead();
+  if (!head.ok()) {
+    spdlog::error("audit: could not flush the log: {}", head.status().ToString());
+    return;
+  }
   auto st = db_->Prepare("INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) "
                          "ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash");
   if (st.ok()) {
-    st->Bind(1, static_cast<int64_t>(audit_->seq())).Bind(2, audit_->head_hash());
+    st->Bind(1, static_cast<int64_t>(head->seq)).Bind(2, head->hash);
     (void)st->Run();
   }
 }

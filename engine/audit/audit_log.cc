@@ -252,6 +252,13 @@ Status AuditLog::FlushLocked() {
   return Status::Ok();
 }
 
+Result<AuditLog::Head> AuditLog::FlushAndHead() {
+  std::lock_guard lock(mu_);
+  if (!broken_.ok()) return broken_;
+  ENNAKKO_RETURN_IF_ERROR(FlushLocked());
+  return Head{seq_, head_hash_};
+}
+
 uint64_t AuditLog::seq() const {
   std::lock_guard lock(mu_);
   return seq_;

@@ -83,6 +83,13 @@ class AuditLog {
 
   uint64_t seq() const;
   std::string head_hash() const;
+  // Flushes, then returns the (seq, hash) of the last event on disk — both taken under one lock,
+  // so that an event appended by another thread cannot fall between them.
+  struct Head {
+    uint64_t seq = 0;
+    std::string hash;
+  };
+  Result<Head> FlushAndHead();
 
  private:
   AuditLog(AuditOptions options, const Clock& clock, std::FILE* file,

@@ -383,6 +383,16 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
             break;
           }
         }
+        if (k > 0) {
+          // A fallback: record the channel now in use, and that nothing is handed over on it yet,
+          // so a crash during this try is judged by this channel (RecoverInFlight).
+          std::lock_guard lock(handover_mu_);
+          Status st = outbox_.MoveToChannel(o.id, channel);
+          if (!st.ok()) {
+            a.tries.emplace_back(channel, SendOutcome::Transient("could not record the fallback: " + st.message()));
+            break;
+          }
+        }
         OutgoingMessage msg = render(channel);
         SendOutcome out = channels_.at(channel)->Send(msg);
         if (out.kind == SendOutcome::Kind::kTransient) breaker.RecordTransientFailure(); else breaker.RecordSuccess();
@@ -392,8 +402,6 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
         a.tries.emplace_back(channel, std::move(out));
         if (a.tries.back().second.kind != SendOutcome::Kind::kPermanent) break;
         // Permanent on this channel: fall back to the next one that can reach the recipient.
-        // The next channel is recorded after the batch; a crash in between leaves the offer in
-        // `sending` on the first channel, which RecoverInFlight treats by that channel's rules.
       }
     }
   };

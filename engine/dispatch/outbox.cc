@@ -18,9 +18,12 @@ std::string OfferKey(std::string_view service, std::string_view subject_code,
 
 Result<int64_t> Outbox::Enqueue(const NewOffer& o) {
   auto st = db_.Prepare(
+      // The key is made of identity codes; after an identity-code correction the same people have
+      // another code, so the offer is also looked for by (service, subject, recipient, period).
       "INSERT INTO outbox (idem_key, service, subject_id, recipient_id, period, decision_id, language, "
-      "state, next_attempt_at, created_at, updated_at) VALUES (?,?,?,?,?,?,?, 'queued', ?, ?, ?) "
-      "ON CONFLICT(idem_key) DO NOTHING");
+      "state, next_attempt_at, created_at, updated_at) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, 'queued', ?8, ?9, ?10 "
+      "WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE service = ?2 AND subject_id = ?3 AND recipient_id = ?4 "
+      "AND period = ?5 AND kind = 'offer' AND state <> 'cancelled') ON CONFLICT(idem_key) DO NOTHING");
   if (!st.ok()) return st.status();
   std::string now = FormatTimestamp(clock_.Now());
   st->Bind(1, o.idem_key).Bind(2, o.service).Bind(3, o.subject_id).Bind(4, o.recipient_id);
@@ -120,6 +123,13 @@ Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view r
   return st->Run();
 }
 
+Status Outbox::MoveToChannel(int64_t id, std::string_view channel) {
+  auto st = db_.Prepare("UPDATE outbox SET channel = ?, handed_over_at = NULL WHERE id = ? AND state = 'sending'");
+  if (!st.ok()) return st.status();
+  st->Bind(1, channel).Bind(2, id);
+  return st->Run();
+}
+
 Status Outbox::MarkHandedOver(int64_t id, std::string_view channel) {
   auto st = db_.Prepare("UPDATE outbox SET channel = ?, handed_over_at = ? WHERE id = ? AND state = 'sending'");
   if (!st.ok()) return st.status();
@@ -131,12 +141,14 @@ Status Outbox::MarkRetry(int64_t id, std::string_view channel, std::string_view 
                          std::chrono::milliseconds delay) {
   ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "transient_failure", error, ""));
   auto st = db_.Prepare(
-      "UPDATE outbox SET state = 'queued', channel = ?, attempts = ?, last_error = ?, next_attempt_at = ?, "
-      "updated_at = ? WHERE id = ?");
+      // A delivery report that came in during the send proves the message arrived: never again.
+      "UPDATE outbox SET state = CASE WHEN delivered_at IS NOT NULL THEN 'delivered' ELSE 'queued' END, "
+      "sent_at = CASE WHEN delivered_at IS NOT NULL THEN COALESCE(sent_at, ?5) ELSE sent_at END, "
+      "channel = ?1, attempts = ?2, last_error = ?3, next_attempt_at = ?4, updated_at = ?5 WHERE id = ?6");
   if (!st.ok()) return st.status();
   auto now = clock_.Now();
   st->Bind(1, channel).Bind(2, attempt).Bind(3, error).Bind(4, FormatTimestamp(now + delay));
-  st->Bind(5, FormatTimestamp(now)).Bind(6, id);
+  st->Bind(5, FormatTimestamp(now)).Bind(6, id);  // ?5 and ?6 are numbered: used twice
   return st->Run();
 }
 

@@ -96,6 +96,8 @@ class Outbox {
   // Records durably, in its own statement, that a message of this offer is being handed to
   // `channel`'s gateway now (Channel::marks_handover). Cleared when the offer is claimed again.
   Status MarkHandedOver(int64_t id, std::string_view channel);
+  // A fallback to another channel within the same attempt: the channel in use, nothing handed over.
+  Status MoveToChannel(int64_t id, std::string_view channel);
   // Transient failure: back to queued with next_attempt_at = now + delay.
   Status MarkRetry(int64_t id, std::string_view channel, std::string_view error, int attempt,
                    std::chrono::milliseconds delay);

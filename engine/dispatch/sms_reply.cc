@@ -116,8 +116,13 @@ SmsAnswer ParseSmsAnswer(std::string_view text) {
   static const std::array<std::string_view, 3> kNo = {"ei", "nej", "no"};
   SmsAnswer out;
   std::vector<std::string> words = Words(text);
-  for (size_t i = 0; i < words.size(); ++i) {
+  // Only the first word answers: "ja" and "no" are also ordinary Finnish words ("and", "well"), so
+  // "Mietin ja vastaan myöhemmin" must not accept and "No kyllä" must not decline. Those two count
+  // only on their own or followed by the offer's code; anything longer gets a helpful answer.
+  for (size_t i = 0; i < std::min<size_t>(words.size(), 1); ++i) {
     std::string w = FoldCase(words[i]);
+    if ((w == "ja" || w == "no") && words.size() > 2) continue;
+    if ((w == "ja" || w == "no") && words.size() == 2 && !ParseReplyCode(words[1])) continue;
     SmsAnswer::Kind kind = SmsAnswer::Kind::kUnrecognised;
     for (auto y : kYes) if (w == y) kind = SmsAnswer::Kind::kAccept;
     for (auto n : kNo) if (w == n) kind = SmsAnswer::Kind::kDecline;

@@ -17,7 +17,10 @@ TEST_CASE("yes and no in Finnish, Swedish and English, in any case", "[replies]"
       {"kylla", K::kAccept}, {"JA", K::kAccept},    {"ja", K::kAccept},     {"Yes", K::kAccept},
       {"yEs.", K::kAccept},  {"  kyllä  kiitos", K::kAccept},
       {"EI", K::kDecline},   {"ei", K::kDecline},   {"Nej", K::kDecline},   {"NO", K::kDecline},
-      {"no thanks", K::kDecline}, {"STOP", K::kObjection}, {"stop", K::kObjection},
+      // "ja" and "no" are Finnish words too: they answer only alone or with the code.
+      {"no thanks", K::kDecline}, {"No kyllä", K::kUnrecognised},
+      {"Mietin ja vastaan myöhemmin", K::kUnrecognised}, {"ei kiitos", K::kDecline},
+      {"STOP", K::kObjection}, {"stop", K::kObjection},
       {"", K::kUnrecognised}, {"hello", K::kUnrecognised}, {"kyllälä", K::kUnrecognised},
       {"K7Q", K::kUnrecognised}, {"yess", K::kUnrecognised}, {"\xff\xfe", K::kUnrecognised},
   };

@@ -176,6 +176,9 @@ Result<IdentityCorrection> PopulationStore::CorrectIdentityCode(std::string_view
       "DELETE FROM consents WHERE resident_id = ?1",
       "DELETE FROM decisions WHERE subject_id = ?1",
       "DELETE FROM postal_addresses WHERE resident_id = ?1",
+      // Protected after the merge (either row was): no postal address, whichever row it came from.
+      "DELETE FROM postal_addresses WHERE resident_id = ?2 AND EXISTS "
+      "(SELECT 1 FROM residents WHERE id = ?2 AND address_protected = 1)",
       "DELETE FROM incomes_fetched WHERE resident_id = ?1",
   };
   for (const char* sql : kMerge) {

@@ -162,7 +162,7 @@ connectors:
     base_url: {yaml_str(fake.base)}
     username: ennakko
     password: {{file: incomes.password}}
-    purpose: ecec-fee
+    purpose: ecec-fee-income
     poll_every_seconds: 2
     window_days: 62
     timeout_ms: 3000

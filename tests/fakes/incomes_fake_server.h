@@ -52,7 +52,7 @@ struct IncomesFakeOptions {
   uint16_t port = 0;  // 0 picks a free port
   std::string username = "ennakko";
   std::string password = "test-password";
-  std::set<std::string> permitted_purposes = {"ecec-fee"};  // the data permit
+  std::set<std::string> permitted_purposes = {"ecec-fee-income"};  // the data permit
 };
 
 struct IncomesFakeQuery {
