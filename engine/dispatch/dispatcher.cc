@@ -417,6 +417,13 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
     if (auto row = q->Step(); row.ok() && *row) sync_level = q->Int(0);
   }
   if (sync_level && *sync_level > 1) (void)db_.Exec("PRAGMA synchronous = NORMAL");
+  // Likewise no WAL checkpoint inside a hand-over's commit (it would run after the commit became
+  // visible, with fsyncs, before the last byte leaves); the batch's commit below checkpoints.
+  std::optional<int64_t> autocheckpoint;
+  if (auto q = db_.Prepare("PRAGMA wal_autocheckpoint"); q.ok()) {
+    if (auto row = q->Step(); row.ok() && *row) autocheckpoint = q->Int(0);
+  }
+  if (autocheckpoint && *autocheckpoint > 0) (void)db_.Exec("PRAGMA wal_autocheckpoint = 0");
   int n_threads = std::min<int>(options_.workers, static_cast<int>(offers.size()));
   std::vector<std::thread> threads;
   for (int t = 1; t < n_threads; ++t) threads.emplace_back(work);
@@ -424,6 +431,9 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
   for (auto& t : threads) t.join();
   if (sync_level && *sync_level > 1) {
     ENNAKKO_RETURN_IF_ERROR(db_.Exec("PRAGMA synchronous = " + std::to_string(*sync_level)));
+  }
+  if (autocheckpoint && *autocheckpoint > 0) {
+    ENNAKKO_RETURN_IF_ERROR(db_.Exec("PRAGMA wal_autocheckpoint = " + std::to_string(*autocheckpoint)));
   }
 
   // Channels that make their sends durable per batch (the file channel) do it now, before the
