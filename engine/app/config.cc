@@ -18,6 +18,15 @@ namespace ennakko {
 
 namespace {
 
+// Credentials and identity codes go to registry connectors: plain http only to this machine
+// (a test double, or a local TLS-terminating proxy).
+bool ClearTextToAnotherHost(const std::string& url) {
+  if (url.rfind("http://", 0) != 0) return false;
+  std::string host = url.substr(7, url.find_first_of(":/", 7) - 7);
+  return !(host == "127.0.0.1" || host == "localhost" || host == "[::1]");
+}
+
+
 class Reader {
  public:
   Reader(const YamlDocument& doc, Diagnostics& diags) : doc_(doc), diags_(diags) {
@@ -115,6 +124,11 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
   if (r.Get("/connectors/vtj")) {
     VtjConnectorConfig v;
     r.Opt("/connectors/vtj/base_url", v.base_url);
+    if (ClearTextToAnotherHost(v.base_url)) {
+      diags.Error(doc->At("/connectors/vtj/base_url"),
+                  "/connectors/vtj/base_url: plain http to another host would send credentials and identity codes in clear text",
+                  "use https://");
+    }
     r.Opt("/connectors/vtj/username", v.username);
     v.password = r.Secret("/connectors/vtj/password");
     r.Opt("/connectors/vtj/start_date", v.start_date);
@@ -179,6 +193,11 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
   if (r.Get("/connectors/incomes")) {
     IncomesConnectorConfig in;
     r.Opt("/connectors/incomes/base_url", in.base_url);
+    if (ClearTextToAnotherHost(in.base_url)) {
+      diags.Error(doc->At("/connectors/incomes/base_url"),
+                  "/connectors/incomes/base_url: plain http to another host would send credentials and identity codes in clear text",
+                  "use https://");
+    }
     r.Opt("/connectors/incomes/username", in.username);
     in.password = r.Secret("/connectors/incomes/password");
     r.Opt("/connectors/incomes/purpose", in.purpose);

@@ -200,3 +200,22 @@ TEST_CASE("dispatch controls: rate limits, quiet hours, circuit breaker, mailbox
   CHECK(bad.ToString().find("dispatch-bad.yaml:12:") != std::string::npos);
   CHECK(bad.ToString().find("between 00:00 and 23:59") != std::string::npos);
 }
+
+TEST_CASE("registry connectors refuse plain http to another host", "[config]") {
+  Write("key.txt", "0123456789abcdef0123456789abcdef\n");
+  ::setenv("ENNAKKO_TEST_SMS_PW", "pw", 1);
+  auto load = [](const std::string& url, Diagnostics& diags) {
+    std::string text = std::string(kValid) + "connectors:\n  vtj:\n    base_url: \"" + url +
+                       "\"\n    username: city\n    password: pw\n    start_date: \"2026-11-01\"\n";
+    return LoadConfig(Write("vtj.yaml", text), diags);
+  };
+  Diagnostics local;
+  auto ok = load("http://127.0.0.1:8443", local);
+  INFO(local.ToString());
+  CHECK(ok.ok());
+  Diagnostics tls;
+  CHECK(load("https://vtj.example.fi", tls).ok());
+  Diagnostics clear;
+  CHECK_FALSE(load("http://vtj.example.fi", clear).ok());
+  CHECK(clear.ToString().find("clear text") != std::string::npos);
+}
