@@ -7,12 +7,12 @@
 // FILE holds reports in the /_test/reports format (<IncomesFakeData> with DeliveryData elements).
 // Prints the bound port on the first line of stdout (then flushes), serves until SIGINT/SIGTERM,
 // and exits 0; exits 2 on a usage error, 1 when it cannot start. Nothing is logged.
-#include <csignal>
 #include <fstream>
 #include <iostream>
 #include <sstream>
 #include <string>
 
+#include "tests/fakes/serve_until_signal.h"
 #include "tests/fakes/incomes_fake_server.h"
 
 namespace {
@@ -62,23 +62,11 @@ int main(int argc, char** argv) {
     return Usage("bad number");
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the server's threads start
+  const sigset_t signals = ennakko::BlockStopSignals();  // before the server's threads start
 
   ennakko::IncomesFake fake(options);
   if (!data.empty()) {
     if (auto s = fake.AddReports(data); !s.ok()) return Usage(s.message());
   }
-  if (auto s = fake.Start(); !s.ok()) {
-    std::cerr << "incomes_fake: " << s.ToString() << "\n";
-    return 1;
-  }
-  std::cout << fake.port() << std::endl;
-  int sig = 0;
-  sigwait(&signals, &sig);
-  fake.Stop();
-  return 0;
+  return ennakko::ServeUntilSignal("incomes_fake", fake, signals);
 }

@@ -7,12 +7,12 @@
 // Prints the bound port on the first line of stdout (then flushes), serves until SIGINT/SIGTERM,
 // and exits 0; exits 2 on a usage error. FILE lists one active identity code a line. Identity codes
 // are never logged.
-#include <csignal>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <string>
 
+#include "tests/fakes/serve_until_signal.h"
 #include "tests/fakes/suomifi_fake_server.h"
 
 namespace {
@@ -71,20 +71,8 @@ int main(int argc, char** argv) {
     return Usage("bad number");
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the server's threads start
+  const sigset_t signals = ennakko::BlockStopSignals();  // before the server's threads start
 
   ennakko::SuomiFiFake fake(options);
-  if (auto s = fake.Start(); !s.ok()) {
-    std::cerr << "suomifi_fake: " << s.ToString() << "\n";
-    return 1;
-  }
-  std::cout << fake.port() << std::endl;
-  int sig = 0;
-  sigwait(&signals, &sig);
-  fake.Stop();
-  return 0;
+  return ennakko::ServeUntilSignal("suomifi_fake", fake, signals);
 }

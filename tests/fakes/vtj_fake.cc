@@ -7,10 +7,10 @@
 // Prints the bound port on the first line of stdout (then flushes), serves until SIGINT/SIGTERM,
 // and exits 0; exits 2 on a usage error, 1 when FILE cannot be loaded or the port bound.
 // Identity codes are never logged.
-#include <csignal>
 #include <iostream>
 #include <string>
 
+#include "tests/fakes/serve_until_signal.h"
 #include "tests/fakes/vtj_fake_server.h"
 
 namespace {
@@ -53,20 +53,8 @@ int main(int argc, char** argv) {
     return Usage("bad number");
   }
 
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // before the server's threads start
+  const sigset_t signals = ennakko::BlockStopSignals();  // before the server's threads start
 
   ennakko::VtjFake fake(options);
-  if (auto s = fake.Start(); !s.ok()) {
-    std::cerr << "vtj_fake: " << s.ToString() << "\n";
-    return 1;
-  }
-  std::cout << fake.port() << std::endl;
-  int sig = 0;
-  sigwait(&signals, &sig);
-  fake.Stop();
-  return 0;
+  return ennakko::ServeUntilSignal("vtj_fake", fake, signals);
 }
