@@ -111,8 +111,8 @@ en:
 
 # Slow enough that the campaign is still under way at the last kill.
 RATE_LIMITED = """\
-  rate_limits: {sms: {per_second: 200, burst: 200}, suomifi: {per_second: 200, burst: 200},
-                email: {per_second: 40, burst: 40}}"""
+  rate_limits: {sms: {per_second: 100, burst: 100}, suomifi: {per_second: 100, burst: 100},
+                email: {per_second: 20, burst: 20}}"""
 
 
 def parse_args() -> argparse.Namespace:
