@@ -38,6 +38,11 @@ struct KannelSmsOptions {
   std::string dlr_url;
   // The key of the `sig` above (Kannel cannot send a bearer token). Required with dlr_url.
   std::string dlr_key;
+  // With dlr_url: how long an SMS cut off after its hand-over (a crash, a timeout) waits for any
+  // delivery report before it is sent again (Channel::receipt_within). Kannel's smsbox must retry
+  // delivery-report calls the daemon missed while it was down (http-request-retry,
+  // http-queue-delay; docs/operator-guide.md). Zero: never sent again (sent, unconfirmed).
+  std::chrono::seconds receipt_wait{0};
   // The most SMS parts one message may use (concatenated SMS); longer texts fail permanently.
   int max_messages = 3;
   // The bound on one sendsms call (connect + request + reply).
@@ -59,6 +64,10 @@ class KannelSmsChannel : public Channel {
   std::string_view name() const override { return "sms"; }
   bool idempotent() const override { return false; }
   bool marks_handover() const override { return true; }  // see channel.h
+  std::optional<std::chrono::seconds> receipt_within() const override {
+    if (options_.dlr_url.empty() || options_.receipt_wait.count() <= 0) return std::nullopt;
+    return options_.receipt_wait;
+  }
   std::string CannotReach(const Recipient& recipient) const override;
   SendOutcome Send(const OutgoingMessage& message) override;
 

@@ -221,6 +221,7 @@ Result<Config> LoadConfig(const std::string& path, Diagnostics& diags) {
     r.Opt("/replies/link_valid_days", rc.link_valid_days);
     rc.sms_secret = r.Secret("/replies/sms_secret");
     r.Opt("/replies/dlr_url", rc.dlr_url);
+    r.Opt("/replies/receipt_wait_seconds", rc.receipt_wait_seconds);
     r.Opt("/replies/lifecycle_every_seconds", rc.lifecycle_every_seconds);
     r.Opt("/replies/suomifi_events_every_seconds", rc.suomifi_events_every_seconds);
     r.Opt("/replies/test_day_seconds", rc.test_day_seconds);

@@ -187,6 +187,7 @@ Status Daemon::Start() {
     if (config_.replies && !config_.replies->dlr_url.empty()) {  // delivery reports (replies_service.h)
       o.dlr_url = config_.replies->dlr_url;
       o.dlr_key = config_.replies->signing_key;
+      o.receipt_wait = std::chrono::seconds(config_.replies->receipt_wait_seconds);
     }
     ENNAKKO_RETURN_IF_ERROR(KannelSmsChannel::ValidateOptions(o));
     channels_.push_back(std::make_unique<KannelSmsChannel>(o));

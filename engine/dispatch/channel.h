@@ -110,6 +110,12 @@ class Channel {
   // it may have (never send again; recorded as sent, unconfirmed). A channel that is neither
   // idempotent nor marks the hand-over leaves a send cut off by a crash in doubt for an operator.
   virtual bool marks_handover() const { return false; }
+  // For a channel that marks the hand-over and whose gateway reports every message it had (Kannel
+  // with delivery reports: the SMS centre's acceptance, delivery or refusal): how long to wait for
+  // such a report after a send cut off past the hand-over. A report proves the gateway had the
+  // message; none in that time means it never did, and the message is sent again
+  // (Outbox::ResendUnconfirmed). Empty: no reports, so such a send counts as sent, unconfirmed.
+  virtual std::optional<std::chrono::seconds> receipt_within() const { return std::nullopt; }
   // Empty when the recipient can be reached on this channel; otherwise why not ("no phone").
   virtual std::string CannotReach(const Recipient& recipient) const = 0;
   virtual SendOutcome Send(const OutgoingMessage& message) = 0;

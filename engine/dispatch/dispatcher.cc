@@ -278,13 +278,15 @@ Result<int> Dispatcher::Recover() {
     if (it == channels_.end()) return Outbox::ChannelKind::kNeither;  // not configured now: ask
     if (it->second->idempotent()) return Outbox::ChannelKind::kIdempotent;
     return it->second->marks_handover() ? Outbox::ChannelKind::kMarksHandover : Outbox::ChannelKind::kNeither;
-  });
+  }, [&](const std::string& channel) { return ReceiptWithin(channel); });
   if (!recovered.ok()) return recovered.status();
   if (recovered->requeued > 0 || recovered->presumed_sent > 0) {
     spdlog::info("dispatch: {} offer(s) cut off by the previous stop go out again; {} had been handed to their "
-                 "gateway and count as sent, unconfirmed (never sent twice)",
-                 recovered->requeued, recovered->presumed_sent);
-    audit_("offer.recovered", {{"requeued", recovered->requeued}, {"presumed_sent", recovered->presumed_sent}});
+                 "gateway and count as sent, unconfirmed (never sent twice), {} of them until a delivery report "
+                 "proves it or its time runs out (then sent again)",
+                 recovered->requeued, recovered->presumed_sent, recovered->awaiting_receipt);
+    audit_("offer.recovered", {{"requeued", recovered->requeued}, {"presumed_sent", recovered->presumed_sent},
+                               {"awaiting_receipt", recovered->awaiting_receipt}});
   }
   if (recovered->in_doubt > 0) {
     spdlog::warn("{} offers were being sent on a non-idempotent channel when the previous process stopped; "
@@ -310,9 +312,26 @@ void Dispatcher::AuditHolds(const std::vector<std::tuple<int64_t, std::string, H
   }
 }
 
+std::optional<std::chrono::seconds> Dispatcher::ReceiptWithin(const std::string& channel) const {
+  auto it = channels_.find(channel);
+  if (it == channels_.end()) return std::nullopt;
+  return it->second->receipt_within();
+}
+
+Status Dispatcher::ResendUnconfirmed() {
+  auto ids = outbox_.ResendUnconfirmed();
+  if (!ids.ok()) return ids.status();
+  if (ids->empty()) return Status::Ok();
+  spdlog::warn("dispatch: {} offer(s) handed to their gateway when a send was cut off got no delivery report in "
+               "time: the gateway never had them; they are sent again", ids->size());
+  audit_("offer.resent_unconfirmed", {{"count", ids->size()}, {"offers", *ids}});
+  return Status::Ok();
+}
+
 Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
   DrainStats stats;
   if (!rules_) return stats;
+  ENNAKKO_RETURN_IF_ERROR(ResendUnconfirmed());
   RefreshMailboxes();
   plans_.clear();
   claim_holds_.clear();
@@ -494,8 +513,11 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
       case SendOutcome::Kind::kTransient:
         if (out.ambiguous && !channels_.at(channel)->idempotent()) {
           // The gateway may have accepted it (channel.h): sending it again could deliver it twice.
-          // Recorded as sent, unconfirmed; a delivery report, when the channel has them, confirms.
-          ENNAKKO_RETURN_IF_ERROR(outbox_.MarkSent(o.id, channel, "", attempt, "unconfirmed: " + out.detail));
+          // Recorded as sent, unconfirmed; on a channel with delivery reports, one must come in
+          // time (ResendUnconfirmed).
+          std::optional<std::chrono::system_clock::time_point> confirm_by;
+          if (auto wait = ReceiptWithin(channel)) confirm_by = clock_.Now() + *wait;
+          ENNAKKO_RETURN_IF_ERROR(outbox_.MarkSent(o.id, channel, "", attempt, "unconfirmed: " + out.detail, confirm_by));
           audit_("offer.sent", {{"offer", o.id}, {"service", o.service}, {"recipient", pseudonym_(o.recipient_code)},
                                 {"channel", channel}, {"attempt", attempt}, {"unconfirmed", out.detail}});
           ++stats.sent;

@@ -115,6 +115,11 @@ class Dispatcher {
   CircuitBreaker::State circuit_state(const std::string& channel);
 
  private:
+  // Channel::receipt_within of a configured channel; empty for others.
+  std::optional<std::chrono::seconds> ReceiptWithin(const std::string& channel) const;
+  // Offers whose delivery report did not come in time go out again (Outbox::ResendUnconfirmed);
+  // audited with their ids. Run at the start of each DrainOnce.
+  Status ResendUnconfirmed();
   // Why an offer waits instead of being sent now.
   struct Hold {
     std::chrono::system_clock::time_point until;

@@ -1,6 +1,9 @@
 #include "engine/dispatch/dispatcher.h"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <filesystem>
 #include <mutex>
 #include <set>
 
@@ -22,6 +25,7 @@ class ScriptedChannel : public Channel {
   std::string_view name() const override { return name_; }
   bool idempotent() const override { return idempotent_; }
   bool marks_handover() const override { return marks_handover_; }
+  std::optional<chr::seconds> receipt_within() const override { return receipt_within_; }
   std::string CannotReach(const Recipient& r) const override {
     return needs_phone_ && !r.phone ? "no phone" : "";
   }
@@ -40,6 +44,7 @@ class ScriptedChannel : public Channel {
   std::vector<OutgoingMessage> sent;
   std::vector<SendOutcome> script;
   bool marks_handover_ = false;
+  std::optional<chr::seconds> receipt_within_;
 
  private:
   std::string name_;
@@ -301,6 +306,82 @@ int64_t Attempts(Fixture& f, int64_t id) {
 }
 }  // namespace
 
+TEST_CASE("a send cut off after the hand-over on a channel with delivery reports waits for one, else goes again",
+          "[dispatch][crash]") {
+  Fixture f;
+  f.sms.marks_handover_ = true;
+  f.sms.receipt_within_ = chr::seconds(60);
+  int64_t reported = f.Enqueue(1, "fi");  // Kannel had it: its report comes
+  int64_t lost = f.Enqueue(4, "de");      // killed between the record and the last byte: never left
+  Outbox outbox(*f.db, f.clock);
+  auto claimed = outbox.ClaimDue(10, [](const ClaimedOffer&) { return ChannelChoice{"sms", ""}; });
+  REQUIRE(claimed->size() == 2);
+  REQUIRE(outbox.MarkHandedOver(reported, "sms").ok());
+  REQUIRE(outbox.MarkHandedOver(lost, "sms").ok());
+  CHECK(f.dispatcher->Recover().value() == 0);
+  CHECK(f.State(reported) == "sent");
+  CHECK(f.State(lost) == "sent");
+  REQUIRE(CountAudit(f, "offer.recovered") == 1);
+  for (const auto& [t, fields] : f.audit) {
+    if (t == "offer.recovered") CHECK(fields.at("awaiting_receipt") == 2);
+  }
+  // Within the wait nothing goes out again.
+  f.clock.Advance(chr::seconds(59));
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->claimed == 0);
+  // The SMS centre's acceptance of the first one is reported (any Kannel report proves it).
+  REQUIRE(outbox.ConfirmReceipt(reported).ok());
+  f.clock.Advance(chr::seconds(2));
+  auto stats = f.dispatcher->DrainOnce(f.stop);
+  REQUIRE(stats.ok());
+  CHECK(stats->sent == 1);
+  REQUIRE(f.sms.sent.size() == 1);
+  CHECK(f.sms.sent[0].outbox_id == lost);  // only the one no report speaks for
+  CHECK(f.State(reported) == "sent");
+  CHECK(f.State(lost) == "sent");
+  REQUIRE(CountAudit(f, "offer.resent_unconfirmed") == 1);
+  for (const auto& [t, fields] : f.audit) {
+    if (t == "offer.resent_unconfirmed") CHECK(fields.at("offers") == nlohmann::json::array({lost}));
+  }
+  // A report that comes before the recovery (Kannel retried it while the daemon was starting) is
+  // kept: that offer never waits for another.
+  int64_t early = f.Enqueue(2, "sv");
+  REQUIRE(f.db->Exec("UPDATE residents SET phone = '+358500000002' WHERE id = 2").ok());
+  auto again = outbox.ClaimDue(10, [](const ClaimedOffer&) { return ChannelChoice{"sms", ""}; });
+  REQUIRE(again->size() == 1);
+  REQUIRE(outbox.MarkHandedOver(early, "sms").ok());
+  REQUIRE(outbox.ConfirmReceipt(early).ok());
+  CHECK(f.dispatcher->Recover().value() == 0);
+  CHECK(f.State(early) == "sent");
+  // Answered this time: confirmed by the gateway, nothing waits any more.
+  f.clock.Advance(chr::hours(1));
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->claimed == 0);
+  CHECK(f.sms.sent.size() == 1);
+  auto st = f.db->Prepare("SELECT count(*) FROM outbox WHERE confirm_by IS NOT NULL");
+  REQUIRE(st->Step().value());
+  CHECK(st->Int(0) == 0);
+}
+
+TEST_CASE("an ambiguous answer on a channel with delivery reports is sent again only when no report comes",
+          "[dispatch][crash]") {
+  Fixture f;
+  f.sms.marks_handover_ = true;
+  f.sms.receipt_within_ = chr::seconds(300);
+  SendOutcome timeout = SendOutcome::Transient("read: timed out");
+  timeout.ambiguous = true;
+  f.sms.script = {timeout, timeout};
+  int64_t id = f.Enqueue(1, "fi");
+  int64_t other = f.Enqueue(4, "de");
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 2);
+  // A delivered report for one of them (it also clears the wait).
+  REQUIRE(Outbox(*f.db, f.clock).ConfirmReceipt(id).ok());
+  f.clock.Advance(chr::seconds(301));
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  REQUIRE(f.sms.sent.size() == 3);
+  CHECK(f.sms.sent[2].outbox_id == other);
+  f.clock.Advance(chr::hours(1));
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->claimed == 0);
+}
+
 TEST_CASE("the choice and every skipped channel are audited with reasons, pseudonyms only", "[dispatch][choice]") {
   Fixture f;
   f.Enqueue(2, "sv");  // no phone: suomifi is not configured here, sms cannot reach, file can
@@ -510,4 +591,38 @@ TEST_CASE("a cached status is reused until it is stale; MAILBOX_NOT_IN_USE updat
   CHECK(f.cache->Refresh({"010190-998W"})->asked == 1);
   CHECK(f.checks == 2);
   CHECK(f.cache->Active("010190-998W").value() == std::optional<bool>(true));
+}
+
+TEST_CASE("a mailbox check stores its answers though another connection wrote during the call",
+          "[dispatch][mailbox]") {
+  // Delivery reports and consents write through their own connections while the dispatcher asks
+  // Suomi.fi; the answers must still be stored (they were refused: "database is locked").
+  const std::string dir = (std::filesystem::temp_directory_path() /
+                           ("ennakko-mailbox-test-" + std::to_string(::getpid()))).string();
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/store.db";
+  auto db = OpenStore({.path = path}).value();
+  auto other = OpenStore({.path = path}).value();
+  REQUIRE(db->Exec("INSERT INTO residents (id, hetu, language, updated_at) VALUES "
+                   "(1, '010190-998W', 'fi', 'x'), (2, '020290-998U', 'sv', 'x')").ok());
+  FakeClock clock{chr::sys_days{chr::year{2026} / 11 / 22} + chr::hours{8}};
+  int writes = 0;
+  MailboxStatusCache cache(
+      *db, clock,
+      [&](const std::vector<std::string>& ids) -> Result<std::vector<std::string>> {
+        REQUIRE(other->Exec("UPDATE residents SET updated_at = 'y' WHERE id = 2").ok());
+        ++writes;
+        return std::vector<std::string>{ids.front()};
+      },
+      MailboxStatusOptions{.max_age = chr::hours(24)});
+  auto refreshed = cache.Refresh({"010190-998W", "020290-998U"});
+  REQUIRE(refreshed.ok());
+  CHECK(writes == 1);
+  CHECK(refreshed->asked == 2);
+  CHECK(cache.Active("010190-998W").value() == std::optional<bool>(true));
+  CHECK(cache.Active("020290-998U").value() == std::optional<bool>(false));
+  db.reset();
+  other.reset();
+  std::filesystem::remove_all(dir);
 }

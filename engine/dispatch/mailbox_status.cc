@@ -37,6 +37,10 @@ Result<MailboxRefresh> MailboxStatusCache::Refresh(const std::vector<std::string
     ids[code] = st->Int(0);
     ask.push_back(code);
   }
+  // Ends the statement's read transaction: held across the check and into Store's write, a read
+  // snapshot that another connection (delivery reports, consents) has since written past cannot
+  // become a write, and SQLite answers "database is locked" without waiting.
+  st->Reset();
   for (size_t start = 0; start < ask.size(); start += options_.batch) {
     std::vector<std::string> chunk(ask.begin() + static_cast<std::ptrdiff_t>(start),
                                    ask.begin() + static_cast<std::ptrdiff_t>(std::min(ask.size(), start + options_.batch)));

@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <tuple>
+
 #include "engine/base/crypto.h"
 
 namespace ennakko {
@@ -110,17 +112,64 @@ Status Outbox::RecordDelivery(int64_t id, int attempt, std::string_view channel,
 }
 
 Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view ref, int attempt,
-                        std::string_view unconfirmed) {
+                        std::string_view unconfirmed,
+                        std::optional<std::chrono::system_clock::time_point> confirm_by) {
   ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempt, channel, "sent", unconfirmed, ref));
   auto st = db_.Prepare(
       "UPDATE outbox SET channel = ?, gateway_ref = ?, attempts = ?, updated_at = ?4, sent_at = COALESCE(sent_at, ?4), "
       // A delivery report may have come in while we were sending (offer_lifecycle.h).
       "state = CASE WHEN closed_at IS NOT NULL THEN 'failed' WHEN delivered_at IS NOT NULL THEN 'delivered' "
-      "ELSE 'sent' END, last_error = CASE WHEN closed_at IS NOT NULL THEN last_error ELSE ?6 END WHERE id = ?5");
+      "ELSE 'sent' END, last_error = CASE WHEN closed_at IS NOT NULL THEN last_error ELSE ?6 END, "
+      "confirm_by = CASE WHEN closed_at IS NULL AND delivered_at IS NULL AND receipt_at IS NULL THEN ?7 END "
+      "WHERE id = ?5");
   if (!st.ok()) return st.status();
   st->Bind(1, channel).Bind(2, ref).Bind(3, attempt).Bind(4, FormatTimestamp(clock_.Now())).Bind(5, id);
   if (unconfirmed.empty()) st->BindNull(6); else st->Bind(6, unconfirmed);
+  if (unconfirmed.empty() || !confirm_by) st->BindNull(7); else st->Bind(7, FormatTimestamp(*confirm_by));
   return st->Run();
+}
+
+Status Outbox::ConfirmReceipt(int64_t id) {
+  // Kept even when the report comes before the send is recorded (a restart that has not recovered
+  // the row yet): MarkSent then sets no deadline.
+  auto st = db_.Prepare("UPDATE outbox SET receipt_at = COALESCE(receipt_at, ?), confirm_by = NULL WHERE id = ?");
+  if (!st.ok()) return st.status();
+  st->Bind(1, FormatTimestamp(clock_.Now())).Bind(2, id);
+  return st->Run();
+}
+
+Result<std::vector<int64_t>> Outbox::ResendUnconfirmed() {
+  const std::string now = FormatTimestamp(clock_.Now());
+  Transaction tx(db_);
+  ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
+  // Timestamps are fixed-width UTC text: compared as text, they compare as times.
+  auto find = db_.Prepare(
+      "SELECT id, channel, attempts FROM outbox WHERE confirm_by IS NOT NULL AND confirm_by <= ? AND state = 'sent' "
+      "AND delivered_at IS NULL AND closed_at IS NULL AND receipt_at IS NULL ORDER BY id");
+  if (!find.ok()) return find.status();
+  find->Bind(1, now);
+  std::vector<std::tuple<int64_t, std::string, int>> rows;
+  for (;;) {
+    auto row = find->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    rows.emplace_back(find->Int(0), find->OptText(1).value_or(""), static_cast<int>(find->Int(2)));
+  }
+  auto requeue = db_.Prepare(
+      "UPDATE outbox SET state = 'queued', confirm_by = NULL, handed_over_at = NULL, sent_at = NULL, "
+      "next_attempt_at = ?1, updated_at = ?1, last_error = 'no delivery report in time: the gateway never had the "
+      "message; sending it again' WHERE id = ?2");
+  if (!requeue.ok()) return requeue.status();
+  std::vector<int64_t> ids;
+  for (const auto& [id, channel, attempts] : rows) {
+    ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempts, channel.empty() ? "none" : channel, "no_receipt",
+                                           "no delivery report by the deadline; sent again", ""));
+    requeue->Bind(1, now).Bind(2, id);
+    ENNAKKO_RETURN_IF_ERROR(requeue->Run());
+    ids.push_back(id);
+  }
+  ENNAKKO_RETURN_IF_ERROR(tx.Commit());
+  return ids;
 }
 
 Status Outbox::MoveToChannel(int64_t id, std::string_view channel) {
@@ -195,7 +244,9 @@ Result<int> Outbox::RecoverInFlight(const std::function<bool(const std::string&)
   return r->in_doubt;
 }
 
-Result<Outbox::Recovered> Outbox::RecoverInFlight(const std::function<ChannelKind(const std::string&)>& kind) {
+Result<Outbox::Recovered> Outbox::RecoverInFlight(
+    const std::function<ChannelKind(const std::string&)>& kind,
+    const std::function<std::optional<std::chrono::seconds>(const std::string&)>& receipt_within) {
   Transaction tx(db_);
   ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
   // `channel` holds the channel in use, written before the send (ClaimDue, SetChannel) and again
@@ -224,10 +275,16 @@ Result<Outbox::Recovered> Outbox::RecoverInFlight(const std::function<ChannelKin
   for (const Row& r : rows) {
     const ChannelKind k = r.channel ? kind(*r.channel) : ChannelKind::kIdempotent;
     if (k == ChannelKind::kMarksHandover && r.handed_over_at) {
+      std::optional<std::chrono::system_clock::time_point> confirm_by;
+      if (receipt_within) {
+        if (auto wait = receipt_within(*r.channel)) confirm_by = clock_.Now() + *wait;
+      }
       ENNAKKO_RETURN_IF_ERROR(MarkSent(r.id, *r.channel, "", r.attempts + 1,
                                        "unconfirmed: the process stopped after handing the message to the "
-                                       "gateway, before its answer was recorded"));
+                                       "gateway, before its answer was recorded",
+                                       confirm_by));
       ++out.presumed_sent;
+      if (confirm_by) ++out.awaiting_receipt;
     } else if (k == ChannelKind::kNeither) {
       doubt->Bind(1, r.id);
       ENNAKKO_RETURN_IF_ERROR(doubt->Run());

@@ -4,7 +4,11 @@
 //     ▲                  │  └───► failed      (permanent failure on every channel, or attempts used up)
 //     └──── retry ◄──────┘                    (transient failure: next_attempt_at with backoff)
 //   sending ──(restart)──► queued   when the channel is idempotent (re-sending cannot duplicate)
-//                      └─► in_doubt when it is not (an SMS may have left): an operator decides
+//                      │             or the message was not handed over yet (channel.h)
+//                      ├─► sent, unconfirmed  when it was handed over: never sent twice; on a
+//                      │             channel with delivery reports, a report must come by confirm_by
+//                      │             or the offer goes back to queued (ResendUnconfirmed)
+//                      └─► in_doubt when neither applies: an operator decides
 //
 // Invariant: at most one row per idempotency key, ever (UNIQUE idem_key), so a restart, a retry or
 // a re-evaluation cannot create a second offer. Every transition is one SQL statement or one
@@ -91,8 +95,17 @@ class Outbox {
 
   // `unconfirmed`: why the gateway's acceptance is presumed, not known (kept in last_error and the
   // delivery record); empty for a gateway that answered.
+  // `confirm_by`: with `unconfirmed`, on a channel whose gateway reports every message it had
+  // (Channel::receipt_within): a report must come by then, or ResendUnconfirmed sends it again.
   Status MarkSent(int64_t id, std::string_view channel, std::string_view gateway_ref, int attempt,
-                  std::string_view unconfirmed = {});
+                  std::string_view unconfirmed = {},
+                  std::optional<std::chrono::system_clock::time_point> confirm_by = std::nullopt);
+  // A delivery report for the offer arrived: its gateway had the message (sets receipt_at, clears
+  // confirm_by; a later MarkSent sets no deadline).
+  Status ConfirmReceipt(int64_t id);
+  // Offers sent, unconfirmed, whose confirm_by has passed without a delivery report: their gateway
+  // never had the message. Each goes back to queued, due now, to be sent again; returns their ids.
+  Result<std::vector<int64_t>> ResendUnconfirmed();
   // Records durably, in its own statement, that a message of this offer is being handed to
   // `channel`'s gateway now (Channel::marks_handover). Cleared when the offer is claimed again.
   Status MarkHandedOver(int64_t id, std::string_view channel);
@@ -115,15 +128,20 @@ class Outbox {
   // After a restart, offers left in `sending` are resolved by their channel's kind:
   //  - idempotent (or no channel attempted yet): back to queued; sending again is harmless;
   //  - marks the hand-over: handed over -> sent, unconfirmed (the gateway may have it: never
-  //    twice); not handed over -> queued (the gateway never got a complete message);
+  //    twice), awaiting a delivery report until now + receipt_within(channel) when the channel
+  //    has reports (then ResendUnconfirmed); not handed over -> queued (the gateway never got a
+  //    complete message);
   //  - neither: in_doubt, for an operator.
   enum class ChannelKind { kIdempotent, kMarksHandover, kNeither };
   struct Recovered {
     int requeued = 0;
-    int presumed_sent = 0;
+    int presumed_sent = 0;      // of which awaiting_receipt wait for a delivery report
+    int awaiting_receipt = 0;
     int in_doubt = 0;
   };
-  Result<Recovered> RecoverInFlight(const std::function<ChannelKind(const std::string& channel)>& kind);
+  Result<Recovered> RecoverInFlight(
+      const std::function<ChannelKind(const std::string& channel)>& kind,
+      const std::function<std::optional<std::chrono::seconds>(const std::string& channel)>& receipt_within = {});
   // The same for channels that are either idempotent or neither. Returns how many went to in_doubt.
   Result<int> RecoverInFlight(const std::function<bool(const std::string& channel)>& idempotent);
 

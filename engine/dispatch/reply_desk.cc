@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "engine/dispatch/outbox.h"
 #include "engine/dispatch/reply_texts.h"
 #include "engine/dispatch/sms_reply.h"
 
@@ -100,6 +101,10 @@ std::string ReplyDesk::HandleSms(std::string_view raw_phone, std::string_view te
 }
 
 Status ReplyDesk::HandleDeliveryReport(int64_t outbox_id, int kannel_status) {
+  if (kannel_status == 1 || kannel_status == 2 || kannel_status == 4 || kannel_status == 8 || kannel_status == 16) {
+    // Any report proves Kannel had the message: a send cut off after its hand-over is not sent again.
+    ENNAKKO_RETURN_IF_ERROR(Outbox(db_, clock_).ConfirmReceipt(outbox_id));
+  }
   DeliveryReport report;
   switch (kannel_status) {
     case 1:

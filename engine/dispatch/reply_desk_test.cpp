@@ -88,6 +88,24 @@ TEST_CASE("Kannel delivery statuses map to delivery states", "[replies]") {
   CHECK(f.desk.HandleDeliveryReport(999, 1).code() == StatusCode::kNotFound);
 }
 
+TEST_CASE("any Kannel delivery report proves the gateway had an unconfirmed SMS", "[replies]") {
+  DeskFixture f;
+  const std::pair<int64_t, int64_t> pairs[] = {{1, 3}, {1, 4}, {2, 3}, {2, 4}};  // (recipient, subject)
+  const int statuses[] = {8, 4, 1, 16};
+  for (int k = 0; k < 4; ++k) {
+    const int status = statuses[k];
+    int64_t id = f.Offer(pairs[k].first, "sent", pairs[k].second);
+    REQUIRE(f.db->Exec("UPDATE outbox SET confirm_by = '2026-11-22T09:00:00Z' WHERE id = " + std::to_string(id)).ok());
+    CHECK(f.desk.HandleDeliveryReport(id, status).ok());
+    CHECK(f.Column(id, "confirm_by").empty());
+  }
+  int64_t untouched = f.Offer(1, "queued");
+  REQUIRE(f.db->Exec("UPDATE outbox SET state = 'sent' WHERE id = " + std::to_string(untouched)).ok());
+  REQUIRE(f.db->Exec("UPDATE outbox SET confirm_by = '2026-11-22T09:00:00Z' WHERE id = " + std::to_string(untouched)).ok());
+  CHECK(f.desk.HandleDeliveryReport(untouched, 3).code() == StatusCode::kInvalidArgument);
+  CHECK_FALSE(f.Column(untouched, "confirm_by").empty());  // an unknown status proves nothing
+}
+
 TEST_CASE("a signed link: GET changes nothing, POST records, a used link is refused", "[replies]") {
   DeskFixture f;
   int64_t id = f.Offer(2, "delivered", 3, "sv");

@@ -357,6 +357,14 @@ CREATE TRIGGER facts_insert INSTEAD OF INSERT ON facts BEGIN
     (SELECT max(id) FROM provenance), 1 << ((SELECT code FROM fact_names WHERE name = NEW.name) - 1));
 END;
 )sql",
+    // 11: an SMS whose send was cut off after the hand-over (a crash, a timeout) counts as sent
+    // until confirm_by; a delivery report (any: receipt_at) proves the gateway had it, none by
+    // then means it never did and the offer is sent again (Outbox::ResendUnconfirmed).
+    R"sql(
+ALTER TABLE outbox ADD COLUMN confirm_by TEXT;
+ALTER TABLE outbox ADD COLUMN receipt_at TEXT;
+CREATE INDEX outbox_confirm_by ON outbox (confirm_by) WHERE confirm_by IS NOT NULL;
+)sql",
 });
 
 }  // namespace

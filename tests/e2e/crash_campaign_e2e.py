@@ -190,6 +190,13 @@ dispatch:
   # Runs at any hour: no SMS quiet hours (they have their own unit tests).
   quiet_hours: {{sms: {{start: "00:00", end: "00:00"}}}}
 {dispatch}
+replies:
+  signing_key: "crash-e2e-signing-key-not-secret-0123456789"
+  link_base_url: "http://127.0.0.1:{port}/reply"
+  # Kannel's delivery reports: an SMS cut off after its hand-over waits this long for one, and is
+  # sent again if none comes (Kannel never had it).
+  dlr_url: "http://127.0.0.1:{port}/api/v1/sms/dlr"
+  receipt_wait_seconds: 5
 http:
   address: 127.0.0.1
   port: {port}
@@ -202,6 +209,14 @@ log:
 def counts(db: Path) -> dict[str, int]:
     rows = query(db, "SELECT state, count(*) FROM outbox WHERE service = ? GROUP BY state", (SERVICE,))
     return dict(rows)
+
+
+# The last_error of an offer recorded as sent at a restart because its message had been handed over.
+HANDOVER_CUT = "unconfirmed: the process stopped after handing the message to the gateway"
+
+
+def awaiting_receipt(db: Path) -> int:
+    return query(db, "SELECT count(*) FROM outbox WHERE service = ? AND confirm_by IS NOT NULL", (SERVICE,))[0][0]
 
 
 def check_exactly_once(db: Path, kannel: KannelHarness, smtp: SmtpHarness, suomifi: SuomiFiFake,
@@ -250,14 +265,23 @@ def check_exactly_once(db: Path, kannel: KannelHarness, smtp: SmtpHarness, suomi
             received[("email", to)] += 1
     expected = set()
     problems = []
-    for oid, _, channel, _, hetu, phone, email in sent:
+    lost_in_handover = []
+    for oid, _, channel, last_error, hetu, phone, email in sent:
         per_channel = {"suomifi": received[("suomifi", hetu)],
                        "sms": received[("sms", phone)] if phone else 0,
                        "email": received[("email", email)] if email else 0}
         total = sum(per_channel.values())
-        if total != 1:
-            problems.append(f"offer {oid} (channel {channel}): {per_channel}")
+        if total == 0 and channel == "email" and (last_error or "").startswith(HANDOVER_CUT):
+            # SMTP has neither idempotency nor receipts: a kill between the durable hand-over
+            # record and the last byte leaves a message counted as sent that never left (never
+            # one sent twice). docs/architecture.md, "Exactly once". Reported, not hidden.
+            lost_in_handover.append(oid)
+        elif total != 1:
+            problems.append(f"offer {oid} (channel {channel}, {last_error}): {per_channel}")
         expected.update({("suomifi", hetu), ("sms", phone), ("email", email)})
+    if lost_in_handover:
+        print(f"note: {len(lost_in_handover)} email offer(s) cut off between the hand-over record and the "
+              f"last byte, counted as sent, never left (SMTP has no receipts): {lost_in_handover}")
     strays = [k for k in received if k not in expected]
     check(not problems, f"every sent offer reached its recipient exactly once at the gateways "
           f"({len(problems)} did not)", "\n".join(problems[:20]))
@@ -335,8 +359,9 @@ def _run(args, rng: random.Random, tmp: Path, kannel: KannelHarness, smtp: SmtpH
     final = Daemon(args.ennakko, config, port, tmp, "final").start()
     daemons.append(final)
     final.wait_ready(120)
-    wait_until("the outbox to settle",
-               lambda: (lambda c: c and not c.get("queued") and not c.get("sending"))(counts(db)),
+    wait_until("the outbox to settle (nothing queued or sending, no SMS waiting for its delivery report)",
+               lambda: (lambda c: c and not c.get("queued") and not c.get("sending"))(counts(db))
+               and not awaiting_receipt(db),
                timeout=300, interval=0.5)
     rc = final.terminate(20)
     check(rc == 0, f"the last run stops cleanly (exit {rc})", final.output()[-2000:])
@@ -350,8 +375,12 @@ def _run(args, rng: random.Random, tmp: Path, kannel: KannelHarness, smtp: SmtpH
                  if '"offer.recovered"' in line]
     requeued = sum(e.get("requeued", 0) for e in recovered)
     presumed = sum(e.get("presumed_sent", 0) for e in recovered)
+    awaited = sum(e.get("awaiting_receipt", 0) for e in recovered)
+    resent = sum(json.loads(line).get("count", 0) for line in (tmp / "audit" / "audit.jsonl").read_text().splitlines()
+                 if '"offer.resent_unconfirmed"' in line)
     print(f"recoveries after the kills: {requeued} offers sent again (not handed over or idempotent), "
-          f"{presumed} handed over and counted as sent, unconfirmed")
+          f"{presumed} handed over and counted as sent, unconfirmed; of these {awaited} SMS waited for a "
+          f"delivery report and {resent} got none in time and were sent again")
     check(requeued + presumed > 0, "the kills cut sends off in flight (the recovery had work to do)")
     # Every send the store has committed has its audit event (the log is flushed before the
     # commit); the ones counted as sent at a restart are audited there, by count.
