@@ -66,8 +66,11 @@ int main(int argc, char** argv) {
   if (!population.empty()) {
     auto city = ennakko::VtjDataFromDemoCity(population);
     if (!city.ok()) return Usage(city.status().message());
-    if (auto s = fake.SetPersons(city->henkilot); !s.ok()) return Usage(s.message());
+    // The log first, then the snapshot over the state the log left: perustiedot answers as of
+    // the snapshot (a newborn of the change batches is not yet on its parents' records) and
+    // muutokset tells what happened after it.
     if (auto k = fake.AppendChanges(city->muutokset); !k.ok()) return Usage(k.status().message());
+    if (auto s = fake.SetPersons(city->henkilot); !s.ok()) return Usage(s.message());
     std::cerr << "vtj_fake: " << city->persons << " persons, " << city->changes << " changes ("
               << city->skipped_lines << " lines skipped)\n";
   }
