@@ -196,7 +196,7 @@ Result<DemoEarnings> EarningsReportsFromDemoCity(const std::string& dir, Date to
     const uint64_t h = Hash(code);
     if (h % 10 == 0) continue;
     ++out.with_reports;
-    const uint64_t euros = 1200 + (h / 10) % 4000;
+    const uint64_t euros = 1500 + (h / 10) % 6000;
     xml += fmt::format(
         "<DeliveryData><PaymentPeriod><PaymentDate>{1}</PaymentDate><StartDate>{0}</StartDate>"
         "<EndDate>{1}</EndDate></PaymentPeriod><Payer><PayerIds><Id>1234567-8</Id></PayerIds></Payer>"

@@ -11,9 +11,9 @@
 //  - EarningsReportsFromDemoCity: earnings payment reports (the incomes_fake data file format,
 //    <IncomesFakeData> with DeliveryData) for the guardians of the snapshot's children with an
 //    ECEC placement that has not ended by `today`: one report each for the previous calendar
-//    month, wages (income type 201), an amount from 1,200 to 5,199 € chosen by a hash of the
-//    identity code; about one guardian in ten has none (their income is not in the register as
-//    wages), so some families stay undetermined, as in a real city.
+//    month, wages (income type 201), an amount from 1,500 to 7,499 € chosen by a hash of the
+//    identity code; about one guardian in ten has none (no wages: the register answers with no
+//    reports, and the family's earnings are the other guardian's).
 //
 // Invariants: deterministic in the directory's bytes (and `today`); identity codes are copied,
 // never invented or logged; report ids do not contain them. A line that is not a record is skipped

@@ -117,7 +117,7 @@ TEST_CASE("incomes_fake holds earnings of the demo's guardians of children in EC
   auto earnings = EarningsReportsFromDemoCity(dir, kToday);
   REQUIRE(earnings.ok());
   CHECK(earnings->guardians == static_cast<int>(guardians.size()));
-  CHECK(earnings->with_reports < earnings->guardians);          // some have none: undetermined
+  CHECK(earnings->with_reports < earnings->guardians);          // some have no wages
   CHECK(earnings->with_reports * 10 > earnings->guardians * 7);  // most have one
 
   // The reports, read back as XML text: earners, the previous month, amounts in range.
