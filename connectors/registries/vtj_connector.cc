@@ -8,6 +8,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <unordered_map>
 
 #include <nlohmann/json.hpp>
 
@@ -158,6 +159,24 @@ Result<std::pair<std::vector<std::string>, std::string>> ReadCodes(const std::st
   return std::make_pair(std::move(codes), Sha256Hex(all).substr(0, 16));
 }
 
+// The other party of each custody group of a perustiedot person (VTJ nests the code:
+// huoltaja / huollettava {henkilotunnus}; the file-drop form states it flat).
+std::vector<std::string> CustodyParties(const json& person) {
+  std::vector<std::string> out;
+  auto groups = person.find("tietoryhmat");
+  if (!person.is_object() || groups == person.end() || !groups->is_array()) return out;
+  for (const json& g : *groups) {
+    if (!g.is_object()) continue;
+    const std::string name = g.value("tietoryhma", "");
+    if (name != "HUOLTAJA_SUPPEA" && name != "HUOLLETTAVA_SUPPEA") continue;
+    auto party = g.find(name == "HUOLTAJA_SUPPEA" ? "huoltaja" : "huollettava");
+    const json& holder = party != g.end() && party->is_object() ? *party : g;
+    auto code = holder.find("henkilotunnus");
+    if (code != holder.end() && code->is_string()) out.push_back(code->get<std::string>());
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<ConnectorPollReport> VtjConnector::Poll(Db& db) {
@@ -201,6 +220,7 @@ Result<ConnectorPollReport> VtjConnector::Poll(Db& db) {
     auto progress = store.GetCursor(LoadCursorName(name));
     if (!progress.ok()) return progress.status();
     size_t done = 0;
+    std::unordered_map<std::string, size_t> position;  // code -> index in the list, when needed
     if (*progress && (*progress)->rfind(digest + ":", 0) == 0) {
       done = static_cast<size_t>(ParseKey((*progress)->substr(digest.size() + 1)).value_or(0));
     }
@@ -220,6 +240,40 @@ Result<ConnectorPollReport> VtjConnector::Poll(Db& db) {
       }
       std::vector<std::string> entries;
       for (const json& p : *people) entries.push_back(p.dump());
+      // A family split by the call boundary: whom this call's records name as guardian or ward
+      // and the list loads later are asked for in this call too (their own call loads them again,
+      // harmlessly); else the relation could not be resolved and the record would be quarantined.
+      if (position.empty()) {
+        for (size_t i = 0; i < list.size(); ++i) position.emplace(list[i], i);
+      }
+      std::set<std::string> asked(list.begin() + static_cast<long>(done),
+                                  list.begin() + static_cast<long>(end));
+      std::vector<json> newest(people->begin(), people->end());
+      for (int round = 0; round < 3 && !newest.empty(); ++round) {
+        std::vector<std::string> later;
+        for (const json& p : newest) {
+          for (std::string& code : CustodyParties(p)) {
+            auto at = position.find(code);
+            if (at != position.end() && at->second >= end && later.size() < kPerustiedotBatch &&
+                asked.insert(code).second) {
+              later.push_back(std::move(code));
+            }
+          }
+        }
+        newest.clear();
+        if (later.empty()) break;
+        json related = {{"hetulista", later}};
+        auto more = http.Call("POST", "/api/v1/perustiedot", &related);
+        if (!more.ok()) return more.status();
+        auto found = more->find("henkilot");
+        if (found == more->end() || !found->is_array()) {
+          return Status::Unavailable("vtj: perustiedot: the answer has no henkilot array");
+        }
+        for (const json& p : *found) {
+          entries.push_back(p.dump());
+          newest.push_back(p);
+        }
+      }
       const std::string fetched_at = FormatTimestamp(clock_->Now());
       const std::string next = fmt::format("{}:{}", digest, end);
       const BatchSource source{name, fmt::format("perustiedot@{}", next),

@@ -263,6 +263,33 @@ TEST_CASE("VTJ: initial load through perustiedot, once per list", "[vtj]") {
   fs::remove(list);
 }
 
+TEST_CASE("VTJ: a family split by the initial load's call boundary is loaded whole", "[vtj]") {
+  Env env;
+  // The mother is the 1000th code of the list, her child the 1001st: the first perustiedot call
+  // names the child (HUOLLETTAVA_SUPPEA), who is asked for with it instead of quarantining her.
+  const std::string ward =
+      R"({"tietoryhma":"HUOLLETTAVA_SUPPEA","huollettava":{"henkilotunnus":")" + kKid + R"("}})";
+  REQUIRE(env.fake.SetPersons("[" + Change(kMum, "2026-01-01", Name("Maija") + "," + Home() + "," + ward) + "," +
+                              Change(kKid, "2026-01-01", Name("Aada") + "," + Home() + "," + Guardian(kMum)) + "]")
+              .ok());
+  fs::path list = fs::temp_directory_path() / "ennakko-vtj-initial-load-split.txt";
+  {
+    std::ofstream out(list);
+    for (int i = 0; i < 999; ++i) out << MakeHetu(Date{Date::FromYmd(1950, 1, 1).days + i}, 950) << "\n";
+    out << kMum << "\n" << kKid << "\n";
+  }
+  env.options.initial_load_file = list.string();
+  auto c = env.Connector();
+  auto r = c.Poll(*env.db);
+  REQUIRE(r.ok());
+  CHECK(r->records_quarantined == 0);
+  CHECK(env.Query("SELECT count(*) FROM quarantine") == "0\n");
+  CHECK(env.Query("SELECT g.hetu||'>'||w.hetu FROM custody JOIN residents g ON g.id = guardian_id "
+                  "JOIN residents w ON w.id = ward_id") == kMum + ">" + kKid + "\n");
+  CHECK(env.fake.stats().perustiedot_requests == 3);  // the first 1000, the child with them, the rest
+  fs::remove(list);
+}
+
 TEST_CASE("VTJ: identity-code correction renames, or merges with history kept", "[vtj]") {
   Env env(10);
   const std::string kNew = MakeHetu(Date::FromYmd(2020, 6, 29), 918);

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <csignal>
 #include <iostream>
+#include <map>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -128,6 +129,12 @@ int main(int argc, char** argv) {
   demo_generate->add_option("--today", demo_today, "The snapshot date, YYYY-MM-DD (default: today in Helsinki)");
   demo_generate->add_option("--change-batches", demo_options.change_batches, "Change batches after the snapshot")->capture_default_str();
   demo_generate->add_flag("--inject-malformed", demo_options.inject_malformed, "Add malformed lines to the last batch");
+  demo_generate->add_option("--groups", demo_options.groups,
+                            "Info groups written: all, vtj (the population register's), city (placements and contacts)")
+      ->transform(CLI::CheckedTransformer(std::map<std::string, ennakko::DemoCityGroups>{
+          {"all", ennakko::DemoCityGroups::kAll},
+          {"vtj", ennakko::DemoCityGroups::kPopulationRegister},
+          {"city", ennakko::DemoCityGroups::kCityRegisters}}));
 
   auto* report = app.add_subcommand("report", "Reports from the store");
   report->require_subcommand(1);

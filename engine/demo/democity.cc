@@ -5,6 +5,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "engine/demo/democity_model.h"
 
@@ -184,7 +185,36 @@ Status WriteBatch(const std::filesystem::path& dir, const std::string& name,
   return Status::Ok();
 }
 
+// Keeps the groups `which` asks for; a line left with none is dropped. A line that is not a record
+// (an injected malformed one) is kept as it is.
+std::vector<std::string> SelectGroups(std::vector<std::string> lines, DemoCityGroups which) {
+  if (which == DemoCityGroups::kAll) return lines;
+  const bool city = which == DemoCityGroups::kCityRegisters;
+  std::vector<std::string> out;
+  for (auto& line : lines) {
+    auto record = nlohmann::ordered_json::parse(line, nullptr, false);
+    if (!record.is_object() || !record.contains("tietoryhmat") || !record["tietoryhmat"].is_array()) {
+      out.push_back(std::move(line));
+      continue;
+    }
+    auto kept = nlohmann::ordered_json::array();
+    for (auto& g : record["tietoryhmat"]) {
+      const bool is_city = g.is_object() && g.contains("tietoryhma") && g["tietoryhma"].is_string() &&
+                           IsCityRegisterGroup(g["tietoryhma"].get<std::string>());
+      if (is_city == city) kept.push_back(std::move(g));
+    }
+    if (kept.empty()) continue;
+    record["tietoryhmat"] = std::move(kept);
+    out.push_back(record.dump());
+  }
+  return out;
+}
+
 }  // namespace
+
+bool IsCityRegisterGroup(std::string_view group) {
+  return group == "SIJOITUS" || group == "YHTEYSTIEDOT";
+}
 
 Result<DemoCityStats> GenerateDemoCity(const DemoCityOptions& options) {
   if (options.residents < 100) return Status::Invalid("demo city: residents must be at least 100");
@@ -214,11 +244,13 @@ Result<DemoCityStats> GenerateDemoCity(const DemoCityOptions& options) {
   const std::filesystem::path dir(options.out_dir);
   std::vector<std::string> files;
   files.push_back("000000.snapshot.jsonl");
-  ENNAKKO_RETURN_IF_ERROR(WriteBatch(dir, files.back(), model.SnapshotLines()));
+  ENNAKKO_RETURN_IF_ERROR(
+      WriteBatch(dir, files.back(), SelectGroups(model.SnapshotLines(), options.groups)));
   for (int n = 1; n <= options.change_batches; ++n) {
     files.push_back(fmt::format("{:06d}.changes.jsonl", n));
     ENNAKKO_RETURN_IF_ERROR(
-        WriteBatch(dir, files.back(), model.ChangeLines(n, n == options.change_batches)));
+        WriteBatch(dir, files.back(),
+                   SelectGroups(model.ChangeLines(n, n == options.change_batches), options.groups)));
   }
   DemoCityStats stats = model.stats();
   stats.files = std::move(files);

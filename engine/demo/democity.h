@@ -26,12 +26,21 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "engine/base/date.h"
 #include "engine/base/status.h"
 
 namespace ennakko {
+
+// Which registers' info groups a written city holds. kAll is the file-drop demo's single source;
+// the demo with the test doubles serves kPopulationRegister through vtj_fake and drops only
+// kCityRegisters (SIJOITUS placements, YHTEYSTIEDOT contacts: the city's own systems, not VTJ).
+enum class DemoCityGroups { kAll, kPopulationRegister, kCityRegisters };
+
+// True when `group` (a tietoryhma name) is one of the city's own registers, not VTJ's.
+bool IsCityRegisterGroup(std::string_view group);
 
 struct DemoCityOptions {
   uint64_t seed = 42;                // same seed, same bytes
@@ -41,6 +50,8 @@ struct DemoCityOptions {
   int change_batches = 2;            // change batches after the snapshot, one day apart
   std::string out_dir;               // created if missing; batch files already in it are removed
   bool inject_malformed = false;     // two malformed lines in the last change batch
+  // Groups written; a line left with no group is left out. Stats describe the whole city.
+  DemoCityGroups groups = DemoCityGroups::kAll;
 };
 
 struct DemoCityStats {

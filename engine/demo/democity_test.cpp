@@ -183,3 +183,49 @@ TEST_CASE("the demo city loads through the connector without quarantine", "[demo
     CHECK(r2->records_applied == sm->residents + sm->change_records);
   }
 }
+
+TEST_CASE("the registers' groups split the city into two drops that add up to it", "[demo]") {
+  auto all = Options("split-all", 42, 1000);
+  auto vtj = Options("split-vtj", 42, 1000);
+  auto city = Options("split-city", 42, 1000);
+  vtj.groups = DemoCityGroups::kPopulationRegister;
+  city.groups = DemoCityGroups::kCityRegisters;
+  auto sa = GenerateDemoCity(all);
+  auto sv = GenerateDemoCity(vtj);
+  auto sc = GenerateDemoCity(city);
+  REQUIRE(sa.ok());
+  REQUIRE(sv.ok());
+  REQUIRE(sc.ok());
+  CHECK(sv->residents == sa->residents);  // the stats describe the city, whatever is written
+
+  // Per (file, identity code): the groups of each kind; the two drops hold exactly the whole's.
+  auto groups = [](const DemoCityOptions& o, const DemoCityStats& s) {
+    std::multiset<std::string> out;
+    for (const auto& f : s.files) {
+      std::istringstream lines(ReadAll(fs::path(o.out_dir) / f));
+      for (std::string line; std::getline(lines, line);) {
+        auto r = nlohmann::json::parse(line);
+        REQUIRE(!r["tietoryhmat"].empty());  // no line is left with no group
+        for (const auto& g : r["tietoryhmat"]) {
+          out.insert(f + " " + r["henkilotunnus"].get<std::string>() + " " + g.dump());
+        }
+      }
+    }
+    return out;
+  };
+  auto whole = groups(all, *sa), register_part = groups(vtj, *sv), city_part = groups(city, *sc);
+  size_t placements = 0;
+  for (const auto& g : city_part) {
+    CHECK((g.find("\"SIJOITUS\"") != std::string::npos || g.find("\"YHTEYSTIEDOT\"") != std::string::npos));
+    placements += g.find("\"SIJOITUS\"") != std::string::npos;
+  }
+  for (const auto& g : register_part) {
+    CHECK(g.find("\"SIJOITUS\"") == std::string::npos);
+    CHECK(g.find("\"YHTEYSTIEDOT\"") == std::string::npos);
+  }
+  CHECK(placements > 0);
+  CHECK(register_part.size() > city_part.size());
+  std::multiset<std::string> sum = register_part;
+  sum.insert(city_part.begin(), city_part.end());
+  CHECK(sum == whole);
+}

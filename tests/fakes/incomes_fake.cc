@@ -2,9 +2,12 @@
 // process, for end-to-end tests, the demo and manual poking with curl.
 //
 //   incomes_fake [--port N] [--address A] [--username U] [--password P] [--purposes P1,P2]
-//                [--data FILE]
+//                [--data FILE] [--population DIR [--today YYYY-MM-DD]]
 //
 // FILE holds reports in the /_test/reports format (<IncomesFakeData> with DeliveryData elements).
+// DIR is a demo city (`ennakko demo generate`): the double also serves earnings reports of the
+// previous month for most guardians of its children in ECEC (tests/fakes/demo_city_source.h);
+// `today` defaults to today in Helsinki. The numbers loaded go to stderr.
 // Prints the bound port on the first line of stdout (then flushes), serves until SIGINT/SIGTERM,
 // and exits 0; exits 2 on a usage error, 1 when it cannot start. Nothing is logged.
 #include <fstream>
@@ -12,6 +15,8 @@
 #include <sstream>
 #include <string>
 
+#include "engine/base/date.h"
+#include "tests/fakes/demo_city_source.h"
 #include "tests/fakes/serve_until_signal.h"
 #include "tests/fakes/incomes_fake_server.h"
 
@@ -20,7 +25,7 @@ namespace {
 int Usage(const std::string& why) {
   std::cerr << "incomes_fake: " << why << "\n"
             << "usage: incomes_fake [--port N] [--address A] [--username U] [--password P]\n"
-            << "       [--purposes P1,P2] [--data FILE]\n";
+            << "       [--purposes P1,P2] [--data FILE] [--population DIR [--today D]]\n";
   return 2;
 }
 
@@ -29,6 +34,8 @@ int Usage(const std::string& why) {
 int main(int argc, char** argv) {
   ennakko::IncomesFakeOptions options;
   std::string data;
+  std::string population;
+  ennakko::Date today = ennakko::SystemClock().Today();
   try {
     for (int i = 1; i < argc; ++i) {
       std::string flag = argv[i];
@@ -48,6 +55,12 @@ int main(int argc, char** argv) {
         for (std::string p; std::getline(ss, p, ',');) {
           if (!p.empty()) options.permitted_purposes.insert(p);
         }
+      } else if (flag == "--population") {
+        population = value;
+      } else if (flag == "--today") {
+        auto d = ennakko::Date::Parse(value);
+        if (!d) return Usage("--today must be YYYY-MM-DD");
+        today = *d;
       } else if (flag == "--data") {
         std::ifstream in(value);
         if (!in) return Usage("cannot read " + value);
@@ -67,6 +80,13 @@ int main(int argc, char** argv) {
   ennakko::IncomesFake fake(options);
   if (!data.empty()) {
     if (auto s = fake.AddReports(data); !s.ok()) return Usage(s.message());
+  }
+  if (!population.empty()) {
+    auto earnings = ennakko::EarningsReportsFromDemoCity(population, today);
+    if (!earnings.ok()) return Usage(earnings.status().message());
+    if (auto s = fake.AddReports(earnings->xml); !s.ok()) return Usage(s.message());
+    std::cerr << "incomes_fake: earnings reports for " << earnings->with_reports << " of "
+              << earnings->guardians << " guardians of children in ECEC\n";
   }
   return ennakko::ServeUntilSignal("incomes_fake", fake, signals);
 }
