@@ -188,7 +188,8 @@ class HttpServer::Impl::Session : public std::enable_shared_from_this<Session> {
     Reply reply = server_.Dispatch(request);
     spdlog::debug("http {} {} -> {}", request.method, request.path, reply.response.status);
     if (reply.response.delivery == HttpResponse::Delivery::kDrop) return Close();
-    Respond(version, std::move(reply), keep_alive && !server_.stopping_.load());
+    const bool keep = keep_alive && !reply.response.close_connection && !server_.stopping_.load();
+    Respond(version, std::move(reply), keep);
   }
 
   void Respond(unsigned version, Reply reply, bool keep_alive) {

@@ -72,6 +72,10 @@ struct HttpResponse {
   // of the body, then closes. The API's own handlers always use kNormal.
   enum class Delivery { kNormal, kDrop, kTruncate };
   Delivery delivery = Delivery::kNormal;
+  // Answer with "Connection: close" and close, whatever the client asked for. For callers that must
+  // not keep a connection to us: Kannel 1.4.5's smsbox aborts (conn_unregister assertion) when it
+  // writes to a kept-alive connection that a restart of the daemon has reset.
+  bool close_connection = false;
 };
 
 class HttpServer {

@@ -231,6 +231,29 @@ TEST_CASE("HttpServer Stop closes idle keep-alive connections at once and drains
   CHECK(after.status().code() == StatusCode::kUnavailable);
 }
 
+TEST_CASE("HttpServer closes the connection after a response that asks for it, whatever the client asked") {
+  HttpServer server(HttpServerOptions{});
+  server.AddRoute("GET", "/callback", [](const HttpRequest&) {
+    HttpResponse r{204, "text/plain", ""};
+    r.close_connection = true;
+    return r;
+  }, false);
+  server.AddRoute("GET", "/health", [](const HttpRequest&) { return HttpResponse{200, "text/plain", "ok\n"}; }, false);
+  REQUIRE(server.Start().ok());
+  RawConnection kept(server.port());
+  kept.Send("GET /health HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
+  REQUIRE(kept.ReadUntil("ok\n", 1).find("ok\n") != std::string::npos);
+  kept.Send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");  // still open: served again
+  CHECK(kept.ReadUntil("ok\n", 1).find("ok\n") != std::string::npos);
+  RawConnection closed(server.port());
+  closed.Send("GET /callback HTTP/1.1\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
+  std::string reply = closed.ReadUntil("\r\n\r\n", 1);
+  CHECK(reply.find("HTTP/1.1 204") != std::string::npos);
+  CHECK(reply.find("Connection: close") != std::string::npos);
+  CHECK(closed.ClosedByPeer());
+  server.Stop(1s);
+}
+
 TEST_CASE("HttpServer with several I/O threads serves concurrent clients") {
   HttpServerOptions o;
   o.threads = 2;

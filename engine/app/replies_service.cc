@@ -132,8 +132,14 @@ Dispatcher::MessageValuesFn RepliesService::MessageValues() const {
 }
 
 void RepliesService::AddRoutes(HttpServer& http) {
-  http.AddRoute("GET", "/api/v1/sms/inbound", [this](const HttpRequest& r) { return Inbound(r); }, false);
-  http.AddRoute("GET", "/api/v1/sms/dlr", [this](const HttpRequest& r) { return Dlr(r); }, false);
+  // Kannel's callbacks get a connection each (HttpResponse::close_connection): its smsbox aborts
+  // when it reuses a kept-alive connection that a restart of the daemon has reset.
+  auto for_kannel = [](HttpResponse response) {
+    response.close_connection = true;
+    return response;
+  };
+  http.AddRoute("GET", "/api/v1/sms/inbound", [this, for_kannel](const HttpRequest& r) { return for_kannel(Inbound(r)); }, false);
+  http.AddRoute("GET", "/api/v1/sms/dlr", [this, for_kannel](const HttpRequest& r) { return for_kannel(Dlr(r)); }, false);
   http.AddRoute("GET", "/reply", [this](const HttpRequest& r) { return ReplyPageGet(r); }, false);
   http.AddRoute("POST", "/reply", [this](const HttpRequest& r) { return ReplyPagePost(r); }, false);
 }
@@ -171,7 +177,9 @@ HttpResponse RepliesService::Dlr(const HttpRequest& r) {
   std::lock_guard lock(mu_);
   Status st = desk_->HandleDeliveryReport(id, status);
   if (flush_audit_) flush_audit_();
-  if (st.ok()) return HttpResponse{204, "text/plain; charset=utf-8", ""};
+  // 200, not 204: Kannel's smsbox counts anything else as a failed call and, with
+  // http-request-retry set, makes it again and again.
+  if (st.ok()) return HttpResponse{200, "text/plain; charset=utf-8", ""};
   spdlog::warn("replies: delivery report {} for outbox {}: {}", status, id, st.ToString());
   switch (st.code()) {
     case StatusCode::kNotFound: return HttpResponse{404, "text/plain; charset=utf-8", "unknown message\n"};

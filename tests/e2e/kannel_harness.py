@@ -245,11 +245,14 @@ class KannelHarness:
 
     def __init__(self, reply_url: Optional[str] = None, username: str = "ennakko",
                  password: Optional[str] = None, short_code: str = "12345",
-                 keep_logs: bool = False, startup_timeout: float = 20.0) -> None:
+                 keep_logs: bool = False, startup_timeout: float = 20.0, supervise: bool = False) -> None:
         """reply_url: Kannel's get-url for replies, with Kannel escapes (%p sender, %P receiver,
         %a all words, %t time). None: the harness records replies itself (see replies()).
         short_code: the global sender, and the number citizens reply to.
-        keep_logs: keep the temporary directory (configuration and logs) after stop()."""
+        keep_logs: keep the temporary directory (configuration and logs) after stop().
+        supervise: restart smsbox when it dies, as Debian runs it (run_kannel_box). Kannel 1.4.5's
+        smsbox aborts (conn_unregister assertion) when a callback to a daemon killed mid-request
+        fails; a crash test needs the restart a deployment has."""
         self.username = username
         self.password = password or secrets.token_hex(8)
         self.short_code = short_code
@@ -260,6 +263,13 @@ class KannelHarness:
         self._procs: dict[str, subprocess.Popen] = {}
         self._files: list = []
         self._stdin_lock = threading.Lock()
+        self._supervise = supervise
+        self._supervisor: Optional[threading.Thread] = None
+        self._stopping = threading.Event()
+        self._procs_lock = threading.Lock()
+        self._smsbox_argv: list[str] = []
+        # Exit codes of smsbox processes that died and were restarted (supervise=True).
+        self.smsbox_restarts: list[int] = []
         self.log_dir: Optional[Path] = None
         self.sendsms_port = 0
         self.admin_port = 0
@@ -334,11 +344,30 @@ class KannelHarness:
             if time.monotonic() > deadline:
                 raise RuntimeError("fakesmsc did not connect to bearerbox\n" + self._log_tails())
 
-        self._spawn("smsbox", [SMSBOX, str(conf_path)])
+        self._smsbox_argv = [SMSBOX, str(conf_path)]
+        self._spawn("smsbox", self._smsbox_argv)
         self._wait(deadline, "smsbox sendsms port", self._sendsms_answers)
+        if self._supervise:
+            self._supervisor = threading.Thread(target=self._supervise_smsbox, daemon=True)
+            self._supervisor.start()
+
+    def _supervise_smsbox(self) -> None:
+        """Restarts smsbox when it dies, as Debian's init script does (run_kannel_box)."""
+        while not self._stopping.wait(0.2):
+            with self._procs_lock:
+                proc = self._procs.get("smsbox")
+                if proc is None or proc.poll() is None:
+                    continue
+                self.smsbox_restarts.append(proc.returncode)
+                self._procs.pop("smsbox")
+                self._spawn("smsbox", self._smsbox_argv)
 
     def stop(self) -> None:
         """Terminates smsbox, fakesmsc and bearerbox and waits for them. Idempotent."""
+        self._stopping.set()
+        if self._supervisor is not None:
+            self._supervisor.join()
+            self._supervisor = None
         for name in ("smsbox", "fakesmsc", "bearerbox"):
             self._terminate(name)
         for f in self._files:
