@@ -3,6 +3,11 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
+
 namespace ennakko {
 
 namespace {
@@ -54,6 +59,33 @@ Status PopulationApplier::Quarantine(int64_t line, std::string_view raw, std::st
                                            source_.fetched_at});
 }
 
+Status PopulationApplier::Begin() {
+  auto max_id = store_.MaxResidentId();
+  if (!max_id.ok()) return max_id.status();
+  max_id_at_begin_ = *max_id;
+  return Status::Ok();
+}
+
+Status PopulationApplier::WriteGuardiansFacts() {
+  // In line order, so that the wards of one record line share its provenance row.
+  std::vector<std::pair<int64_t, int64_t>> by_line;  // (line, ward)
+  by_line.reserve(guardians_changed_.size());
+  for (const auto& [ward, line] : guardians_changed_) by_line.emplace_back(line, ward);
+  guardians_changed_.clear();
+  std::sort(by_line.begin(), by_line.end());
+  std::optional<Provenance> prov;
+  int64_t prov_line = -1;
+  for (const auto& [line, ward] : by_line) {
+    if (line != prov_line) {
+      prov = ProvenanceOf(line);
+      prov_line = line;
+    }
+    const bool fresh = !corrected_ && ward > max_id_at_begin_;
+    ENNAKKO_RETURN_IF_ERROR(store_.PutGuardiansFact(ward, *prov, fresh));
+  }
+  return Status::Ok();
+}
+
 Status PopulationApplier::Apply(int64_t line, std::string_view raw,
                                 Result<PopulationRecord>& record) {
   if (auto it = skip_.find(line); it != skip_.end()) return Quarantine(line, raw, it->second);
@@ -61,6 +93,12 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
   PopulationRecord* rec = &record.value();
   Provenance prov = ProvenanceOf(line);
   // A corrected identity code first, so that the rest of the record lands on the person.
+  if (!rec->former_codes.empty()) {
+    // A merge moves and removes facts and custody: the deferred guardians facts go first, and
+    // from now on a new resident may hold one (taken over from the row merged into it).
+    ENNAKKO_RETURN_IF_ERROR(WriteGuardiansFacts());
+    corrected_ = true;
+  }
   for (const std::string& former : rec->former_codes) {
     auto corrected = store_.CorrectIdentityCode(former, rec->subject, prov);
     if (!corrected.ok()) return corrected.status();
@@ -84,7 +122,8 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
       waiting_.erase(it);
       for (const Deferred& d : list) {
         ENNAKKO_RETURN_IF_ERROR(ApplyCustody(PairKey(d.subject_hetu, d.change), d.subject_id, id,
-                                             d.change, d.change_date, ProvenanceOf(d.line)));
+                                             d.change, d.change_date, d.line,
+                                             ProvenanceOf(d.line)));
       }
     }
   }
@@ -101,7 +140,8 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
       waiting_[c.other_hetu].push_back(Deferred{line, id, rec->subject.code, c, rec->change_date});
       continue;
     }
-    ENNAKKO_RETURN_IF_ERROR(ApplyCustody(std::move(key), id, **other, c, rec->change_date, prov));
+    ENNAKKO_RETURN_IF_ERROR(
+        ApplyCustody(std::move(key), id, **other, c, rec->change_date, line, prov));
   }
   // LAPSI: a child we do not know yet is a birth; it exists from now on (its own record, with
   // municipality and guardians, follows in the feed).
@@ -146,28 +186,34 @@ BatchOutcome PopulationApplier::Finish() {
 // gives none; with neither (a snapshot line), the relation is removed.
 Status PopulationApplier::ApplyCustody(std::string pair_key, int64_t subject_id, int64_t other_id,
                                        const CustodyChange& c, std::optional<Date> change_date,
-                                       const Provenance& prov) {
+                                       int64_t line, const Provenance& prov) {
   if (recent_.size() >= kMaxRecentCustody) recent_.clear();
   recent_[std::move(pair_key)] = RecentCustody{c.change, c.start, c.end, change_date};
   const bool other_is_guardian = c.other_is == CustodyChange::Other::kGuardian;
   const int64_t guardian = other_is_guardian ? other_id : subject_id;
   const int64_t ward = other_is_guardian ? subject_id : other_id;
+  // The ward's guardians fact is written once for the batch (WriteGuardiansFacts).
+  constexpr auto kDeferred = PopulationStore::GuardiansFact::kCallerWrites;
   Result<bool> changed = false;
   if (c.change == GroupChange::kSet) {
-    changed = store_.UpsertCustody(Custody{guardian, ward, std::nullopt, c.start, c.end}, prov);
+    changed = store_.UpsertCustody(Custody{guardian, ward, std::nullopt, c.start, c.end}, prov,
+                                   kDeferred);
   } else if (c.end) {
-    changed = store_.EndCustody(guardian, ward, *c.end, prov);
+    changed = store_.EndCustody(guardian, ward, *c.end, prov, kDeferred);
   } else if (change_date) {
     // No end date given: end an open relation on the change date, but never move an end date
     // already known (the other direction of the same event may have carried it).
     auto old = store_.GetCustody(guardian, ward);
     if (!old.ok()) return old.status();
-    if (*old && !(*old)->end) changed = store_.EndCustody(guardian, ward, *change_date, prov);
+    if (*old && !(*old)->end) {
+      changed = store_.EndCustody(guardian, ward, *change_date, prov, kDeferred);
+    }
   } else {
-    changed = store_.RemoveCustody(guardian, ward, prov);
+    changed = store_.RemoveCustody(guardian, ward, prov, kDeferred);
   }
   if (!changed.ok()) return changed.status();
   if (*changed) {
+    guardians_changed_[ward] = line;
     out_.affected.insert(guardian);
     out_.affected.insert(ward);
   }
@@ -185,7 +231,9 @@ Result<BatchOutcome> ApplyPopulationBatch(Db& db, PopulationStore& store,
     ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
     ENNAKKO_RETURN_IF_ERROR(check());
     PopulationApplier applier(store, source, skip);
+    ENNAKKO_RETURN_IF_ERROR(applier.Begin());
     ENNAKKO_RETURN_IF_ERROR(feed(applier));
+    ENNAKKO_RETURN_IF_ERROR(applier.WriteGuardiansFacts());
     BatchOutcome out = applier.Finish();
     if (!out.unresolved.empty()) {
       // Roll back (tx goes out of scope) and apply again without those lines.

@@ -63,9 +63,15 @@ class PopulationApplier {
                     const std::map<int64_t, std::string>& skip)
       : store_(store), source_(source), skip_(skip) {}
 
+  // Call first, inside the batch's transaction.
+  Status Begin();
   // Applies (or quarantines) the record at 1-based `line`. `raw` is kept in the quarantine.
   // An error return is the store's (the transaction must roll back).
   Status Apply(int64_t line, std::string_view raw, Result<PopulationRecord>& record);
+  // Writes the `guardians` facts of the wards whose custody this batch changed: one per ward, with
+  // the provenance of the last change applied to it (what writing it at every link would leave).
+  // Call after the last Apply, before the transaction commits.
+  Status WriteGuardiansFacts();
   // Ends the batch: custody still waiting for a person becomes `unresolved`.
   BatchOutcome Finish();
 
@@ -90,7 +96,7 @@ class PopulationApplier {
   Provenance ProvenanceOf(int64_t line) const;
   Status Quarantine(int64_t line, std::string_view raw, std::string reason);
   Status ApplyCustody(std::string pair_key, int64_t subject_id, int64_t other_id,
-                      const CustodyChange& c, std::optional<Date> change_date,
+                      const CustodyChange& c, std::optional<Date> change_date, int64_t line,
                       const Provenance& prov);
 
   PopulationStore& store_;
@@ -98,6 +104,13 @@ class PopulationApplier {
   const std::map<int64_t, std::string>& skip_;
   std::unordered_map<std::string, std::vector<Deferred>> waiting_;  // by the missing person's code
   std::unordered_map<std::string, RecentCustody> recent_;           // by guardian code + ward code
+  // Wards whose custody changed, not yet written as a guardians fact: ward id -> the line of the
+  // last change applied (WriteGuardiansFacts). Written out before an identity correction too.
+  std::unordered_map<int64_t, int64_t> guardians_changed_;
+  // Residents with a larger id were created in this batch and (while no identity correction ran)
+  // hold no guardians fact yet.
+  int64_t max_id_at_begin_ = 0;
+  bool corrected_ = false;  // an identity correction ran in this batch
   BatchOutcome out_;
 };
 

@@ -348,31 +348,50 @@ Status PopulationStore::WriteCustody(const Custody& c) {
   return s.Run();
 }
 
-Result<bool> PopulationStore::UpsertCustody(const Custody& c, const Provenance& p) {
+Result<bool> PopulationStore::UpsertCustody(const Custody& c, const Provenance& p,
+                                            GuardiansFact fact) {
   ENNAKKO_RETURN_IF_ERROR(WriteCustody(c));
   if (db_.Changes() == 0) return false;  // the same row was there
-  ENNAKKO_RETURN_IF_ERROR(PutFact(c.ward_id, "guardians", true, p));
+  if (fact == GuardiansFact::kWrite) ENNAKKO_RETURN_IF_ERROR(PutGuardiansFact(c.ward_id, p));
   return true;
 }
 
 Result<bool> PopulationStore::EndCustody(int64_t guardian_id, int64_t ward_id, Date end,
-                                         const Provenance& p) {
+                                         const Provenance& p, GuardiansFact fact) {
   auto old = GetCustody(guardian_id, ward_id);
   if (!old.ok()) return old.status();
   if (!*old || (*old)->end == end) return false;
   Custody c = **old;
   c.end = end;
   ENNAKKO_RETURN_IF_ERROR(WriteCustody(c));
-  ENNAKKO_RETURN_IF_ERROR(PutFact(ward_id, "guardians", true, p));
+  if (fact == GuardiansFact::kWrite) ENNAKKO_RETURN_IF_ERROR(PutGuardiansFact(ward_id, p));
   return true;
 }
 
 Result<bool> PopulationStore::RemoveCustody(int64_t guardian_id, int64_t ward_id,
-                                            const Provenance& p) {
+                                            const Provenance& p, GuardiansFact fact) {
   ENNAKKO_RETURN_IF_ERROR(s_->delete_custody.Bind(1, guardian_id).Bind(2, ward_id).Run());
   if (db_.Changes() == 0) return false;
-  ENNAKKO_RETURN_IF_ERROR(PutFact(ward_id, "guardians", true, p));
+  if (fact == GuardiansFact::kWrite) ENNAKKO_RETURN_IF_ERROR(PutGuardiansFact(ward_id, p));
   return true;
+}
+
+Status PopulationStore::PutGuardiansFact(int64_t ward_id, const Provenance& p,
+                                         bool no_guardians_fact) {
+  const int64_t bit = FactBit("guardians");
+  if (!no_guardians_fact) return SetFacts(ward_id, bit, 0, p, /*created=*/false);
+  // SetFacts without clearing a bit no row holds.
+  auto ref = ProvenanceId(p);
+  if (!ref.ok()) return ref.status();
+  return s_->put_fact.Bind(1, ward_id).Bind(2, *ref).Bind(3, bit).Run();
+}
+
+Result<int64_t> PopulationStore::MaxResidentId() {
+  auto q = db_.Prepare("SELECT coalesce(max(id), 0) FROM residents");
+  if (!q.ok()) return q.status();
+  int64_t out = 0;
+  ENNAKKO_RETURN_IF_ERROR(ForEachRow(*q, [&](const Stmt& r) { out = r.Int(0); }));
+  return out;
 }
 
 Result<std::vector<Custody>> PopulationStore::GuardiansOf(int64_t ward_id) {

@@ -176,13 +176,28 @@ class PopulationStore {
   Result<std::optional<int64_t>> FindResident(std::string_view hetu);
   Result<std::optional<Resident>> GetResident(int64_t id);
 
+  // Whether a custody write also records the ward's `guardians` fact (kWrite), or leaves that to
+  // the caller (kCallerWrites), who then calls PutGuardiansFact with the provenance of the last
+  // change it made to the ward's custody before its transaction commits. PopulationApplier does
+  // that once per ward and batch instead of once per link (a snapshot writes two links a child).
+  enum class GuardiansFact { kWrite, kCallerWrites };
   // Creates or replaces the (guardian, ward) relation; true when it changed.
-  Result<bool> UpsertCustody(const Custody& custody, const Provenance& provenance);
+  Result<bool> UpsertCustody(const Custody& custody, const Provenance& provenance,
+                             GuardiansFact fact = GuardiansFact::kWrite);
   // Sets the end date of an existing relation; false when there is none or it already ends then.
   Result<bool> EndCustody(int64_t guardian_id, int64_t ward_id, Date end,
-                          const Provenance& provenance);
+                          const Provenance& provenance,
+                          GuardiansFact fact = GuardiansFact::kWrite);
   // Deletes the relation (a correction: it never existed); false when there was none.
-  Result<bool> RemoveCustody(int64_t guardian_id, int64_t ward_id, const Provenance& provenance);
+  Result<bool> RemoveCustody(int64_t guardian_id, int64_t ward_id, const Provenance& provenance,
+                             GuardiansFact fact = GuardiansFact::kWrite);
+  // Records `provenance` as that of the ward's `guardians` fact. `no_guardians_fact`: the caller
+  // knows the ward holds no guardians fact yet (created in this transaction, its custody facts
+  // deferred), which saves clearing the old one.
+  Status PutGuardiansFact(int64_t ward_id, const Provenance& provenance,
+                          bool no_guardians_fact = false);
+  // The largest resident id (0 with none): every resident created afterwards has a larger one.
+  Result<int64_t> MaxResidentId();
   Result<std::optional<Custody>> GetCustody(int64_t guardian_id, int64_t ward_id);
   Result<std::vector<Custody>> GuardiansOf(int64_t ward_id);
   Result<std::vector<int64_t>> WardsOf(int64_t guardian_id);
