@@ -230,10 +230,18 @@ Result<BatchOutcome> ApplyPopulationBatch(Db& db, PopulationStore& store,
     Transaction tx(db);
     ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
     ENNAKKO_RETURN_IF_ERROR(check());
+    // Rows collected in bulk mode and not inserted go with a rollback (declared after tx: runs
+    // before it rolls back).
+    struct EndBulkOnExit {
+      PopulationStore& store;
+      ~EndBulkOnExit() { store.AbandonBulk(); }
+    } bulk_guard{store};
+    ENNAKKO_RETURN_IF_ERROR(store.BeginBulk());
     PopulationApplier applier(store, source, skip);
     ENNAKKO_RETURN_IF_ERROR(applier.Begin());
     ENNAKKO_RETURN_IF_ERROR(feed(applier));
     ENNAKKO_RETURN_IF_ERROR(applier.WriteGuardiansFacts());
+    ENNAKKO_RETURN_IF_ERROR(store.EndBulk());
     BatchOutcome out = applier.Finish();
     if (!out.unresolved.empty()) {
       // Roll back (tx goes out of scope) and apply again without those lines.

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <memory>
 
 namespace ennakko {
 
@@ -108,6 +110,34 @@ struct PopulationStore::Statements {
   Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
   Stmt put_provenance, id_by_hetu, drop_empty_facts, new_facts;
 };
+
+// Bulk mode's collected rows (BeginBulk). The buffers keep their strings' capacity between
+// flushes; a multi-row INSERT is prepared per row count the first time it is needed.
+struct PopulationStore::BulkRows {
+  static constexpr size_t kRows = 64;
+  bool active = false;
+  int64_t next_provenance_id = 1;
+  size_t provenance_count = 0;
+  std::array<int64_t, kRows> provenance_ids{};
+  std::array<Provenance, kRows> provenance;
+  std::vector<std::array<int64_t, 3>> facts;  // resident_id, provenance_id, facts
+  std::array<std::optional<Stmt>, kRows + 1> insert_provenance;  // by row count
+  std::array<std::optional<Stmt>, kRows + 1> insert_facts;
+};
+
+namespace {
+
+// "INSERT INTO <head> VALUES (?, ..), (?, ..)": `rows` rows of `columns` parameters.
+std::string MultiRowInsert(std::string_view head, int columns, size_t rows) {
+  std::string row = "(?";
+  for (int i = 1; i < columns; ++i) row += ", ?";
+  row += ")";
+  std::string sql = fmt::format("INSERT INTO {} VALUES {}", head, row);
+  for (size_t i = 1; i < rows; ++i) (sql += ", ") += row;
+  return sql;
+}
+
+}  // namespace
 
 PopulationStore::PopulationStore(Db& db, std::unique_ptr<Statements> s)
     : db_(db), s_(std::move(s)) {}
@@ -222,6 +252,20 @@ Result<int64_t> PopulationStore::ProvenanceId(const Provenance& p) {
       last_provenance_.fetched_at == p.fetched_at) {
     return last_provenance_id_;
   }
+  if (bulk_ && bulk_->active) {
+    BulkRows& b = *bulk_;
+    if (b.provenance_count == BulkRows::kRows) ENNAKKO_RETURN_IF_ERROR(FlushBulkProvenance());
+    const int64_t id = b.next_provenance_id++;
+    b.provenance_ids[b.provenance_count] = id;
+    Provenance& row = b.provenance[b.provenance_count++];
+    row.source = p.source;  // assignments: the strings keep their capacity
+    row.change_id = p.change_id;
+    row.fetched_at = p.fetched_at;
+    last_provenance_ = p;
+    last_provenance_id_ = id;
+    last_provenance_rollbacks_ = db_.rollbacks();
+    return id;
+  }
   ENNAKKO_RETURN_IF_ERROR(s_->put_provenance.BindNoCopy(1, p.source)
                               .BindNoCopy(2, p.change_id)
                               .BindNoCopy(3, p.fetched_at)
@@ -238,11 +282,17 @@ Status PopulationStore::SetFacts(int64_t id, int64_t put, int64_t clear, const P
     if (put == 0) return Status::Ok();
     auto ref = ProvenanceId(p);
     if (!ref.ok()) return ref.status();
+    if (bulk_ && bulk_->active) {
+      if (bulk_->facts.size() == BulkRows::kRows) ENNAKKO_RETURN_IF_ERROR(FlushBulkFacts());
+      bulk_->facts.push_back({id, *ref, put});
+      return Status::Ok();
+    }
     return s_->new_facts.Bind(1, id).Bind(2, *ref).Bind(3, put).Run();
   }
   // Take the facts off the rows of their earlier provenance, drop rows left empty, then record
   // the new provenance of the facts that hold a value.
   if ((put | clear) == 0) return Status::Ok();
+  if (auto done = SetCollectedFacts(id, put, clear, p); !done.ok() || *done) return done.status();
   ENNAKKO_RETURN_IF_ERROR(s_->delete_fact.Bind(1, id).Bind(2, put | clear).Run());
   if (db_.Changes() > 0) ENNAKKO_RETURN_IF_ERROR(s_->drop_empty_facts.Bind(1, id).Run());
   if (put == 0) return Status::Ok();
@@ -328,6 +378,113 @@ Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const Re
   return UpsertOutcome{(*found)->id, false, *changed};
 }
 
+// --- bulk mode -----------------------------------------------------------------------------------
+
+Status PopulationStore::BeginBulk() {
+  if (!bulk_) bulk_ = std::make_unique<BulkRows>();
+  AbandonBulk();
+  auto q = db_.Prepare("SELECT coalesce(max(id), 0) + 1 FROM provenance");
+  if (!q.ok()) return q.status();
+  ENNAKKO_RETURN_IF_ERROR(
+      ForEachRow(*q, [&](const Stmt& r) { bulk_->next_provenance_id = r.Int(0); }));
+  bulk_->active = true;
+  return Status::Ok();
+}
+
+Status PopulationStore::EndBulk() {
+  if (!bulk_ || !bulk_->active) return Status::Ok();
+  Status st = FlushBulk();
+  bulk_->active = false;
+  return st;
+}
+
+void PopulationStore::AbandonBulk() {
+  if (!bulk_) return;
+  bulk_->active = false;
+  bulk_->provenance_count = 0;
+  bulk_->facts.clear();
+  last_provenance_id_ = 0;  // it may name a row that was never inserted
+}
+
+Status PopulationStore::FlushBulk() {
+  if (!bulk_ || !bulk_->active) return Status::Ok();
+  ENNAKKO_RETURN_IF_ERROR(FlushBulkProvenance());
+  return FlushBulkFacts();
+}
+
+Result<bool> PopulationStore::SetCollectedFacts(int64_t id, int64_t put, int64_t clear,
+                                                const Provenance& p) {
+  if (!bulk_ || !bulk_->active) return false;
+  auto& facts = bulk_->facts;
+  auto of_id = [&](const std::array<int64_t, 3>& row) { return row[0] == id; };
+  if (std::find_if(facts.begin(), facts.end(), of_id) == facts.end()) return false;
+  // The resident was created since the collected rows were last inserted (the first row collected
+  // for a resident is its creation's; inserting empties the collection), so all its fact_sets
+  // rows are here: SetFacts's statements, done on the collection.
+  if (put != 0 && facts.size() == BulkRows::kRows) {
+    // No room for a row: insert the collection and let SetFacts run its statements.
+    ENNAKKO_RETURN_IF_ERROR(FlushBulk());
+    return false;
+  }
+  for (auto& row : facts) {
+    if (row[0] == id) row[2] &= ~(put | clear);
+  }
+  std::erase_if(facts, [&](const std::array<int64_t, 3>& row) { return of_id(row) && row[2] == 0; });
+  if (put == 0) return true;
+  auto ref = ProvenanceId(p);
+  if (!ref.ok()) return ref.status();
+  for (auto& row : facts) {
+    if (row[0] == id && row[1] == *ref) {
+      row[2] |= put;
+      return true;
+    }
+  }
+  facts.push_back({id, *ref, put});
+  return true;
+}
+
+Status PopulationStore::FlushBulkProvenance() {
+  BulkRows& b = *bulk_;
+  const size_t n = b.provenance_count;
+  if (n == 0) return Status::Ok();
+  if (!b.insert_provenance[n]) {
+    auto st = db_.Prepare(
+        MultiRowInsert("provenance (id, source, change_id, fetched_at)", 4, n));
+    if (!st.ok()) return st.status();
+    b.insert_provenance[n] = std::move(st).value();
+  }
+  Stmt& s = *b.insert_provenance[n];
+  for (size_t i = 0; i < n; ++i) {
+    const int k = static_cast<int>(4 * i);
+    s.Bind(k + 1, b.provenance_ids[i])
+        .BindNoCopy(k + 2, b.provenance[i].source)
+        .BindNoCopy(k + 3, b.provenance[i].change_id)
+        .BindNoCopy(k + 4, b.provenance[i].fetched_at);
+  }
+  ENNAKKO_RETURN_IF_ERROR(s.Run());
+  b.provenance_count = 0;
+  return Status::Ok();
+}
+
+Status PopulationStore::FlushBulkFacts() {
+  BulkRows& b = *bulk_;
+  const size_t n = b.facts.size();
+  if (n == 0) return Status::Ok();
+  if (!b.insert_facts[n]) {
+    auto st = db_.Prepare(MultiRowInsert("fact_sets (resident_id, provenance_id, facts)", 3, n));
+    if (!st.ok()) return st.status();
+    b.insert_facts[n] = std::move(st).value();
+  }
+  Stmt& s = *b.insert_facts[n];
+  for (size_t i = 0; i < n; ++i) {
+    const int k = static_cast<int>(3 * i);
+    s.Bind(k + 1, b.facts[i][0]).Bind(k + 2, b.facts[i][1]).Bind(k + 3, b.facts[i][2]);
+  }
+  ENNAKKO_RETURN_IF_ERROR(s.Run());
+  b.facts.clear();
+  return Status::Ok();
+}
+
 // --- custody -------------------------------------------------------------------------------------
 
 Result<std::optional<Custody>> PopulationStore::GetCustody(int64_t guardian_id, int64_t ward_id) {
@@ -380,6 +537,7 @@ Status PopulationStore::PutGuardiansFact(int64_t ward_id, const Provenance& p,
                                          bool no_guardians_fact) {
   const int64_t bit = FactBit("guardians");
   if (!no_guardians_fact) return SetFacts(ward_id, bit, 0, p, /*created=*/false);
+  if (auto done = SetCollectedFacts(ward_id, bit, 0, p); !done.ok() || *done) return done.status();
   // SetFacts without clearing a bit no row holds.
   auto ref = ProvenanceId(p);
   if (!ref.ok()) return ref.status();
