@@ -3,10 +3,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include <algorithm>
-#include <optional>
-#include <utility>
-#include <vector>
+#include <limits>
 
 namespace ennakko {
 
@@ -59,45 +56,37 @@ Status PopulationApplier::Quarantine(int64_t line, std::string_view raw, std::st
                                            source_.fetched_at});
 }
 
-Status PopulationApplier::Begin() {
-  auto max_id = store_.MaxResidentId();
-  if (!max_id.ok()) return max_id.status();
-  max_id_at_begin_ = *max_id;
-  return Status::Ok();
+Status PopulationApplier::WriteGuardiansFacts() {
+  return WriteGuardiansFacts(std::numeric_limits<int64_t>::max());
 }
 
-Status PopulationApplier::WriteGuardiansFacts() {
-  // In line order, so that the wards of one record line share its provenance row.
-  std::vector<std::pair<int64_t, int64_t>> by_line;  // (line, ward)
-  by_line.reserve(guardians_changed_.size());
-  for (const auto& [ward, line] : guardians_changed_) by_line.emplace_back(line, ward);
-  guardians_changed_.clear();
-  std::sort(by_line.begin(), by_line.end());
-  std::optional<Provenance> prov;
-  int64_t prov_line = -1;
-  for (const auto& [line, ward] : by_line) {
-    if (line != prov_line) {
-      prov = ProvenanceOf(line);
-      prov_line = line;
-    }
-    const bool fresh = !corrected_ && ward > max_id_at_begin_;
-    ENNAKKO_RETURN_IF_ERROR(store_.PutGuardiansFact(ward, *prov, fresh));
+Status PopulationApplier::WriteGuardiansFacts(int64_t settled_before) {
+  while (!guardians_queue_.empty() && guardians_queue_.front().record < settled_before) {
+    const QueuedChange q = guardians_queue_.front();
+    guardians_queue_.pop_front();
+    auto it = guardians_changed_.find(q.ward);
+    if (it == guardians_changed_.end() || it->second.seq != q.seq) continue;  // changed since
+    const int64_t line = it->second.line;
+    guardians_changed_.erase(it);
+    ENNAKKO_RETURN_IF_ERROR(store_.PutGuardiansFact(q.ward, ProvenanceOf(line)));
   }
   return Status::Ok();
 }
 
 Status PopulationApplier::Apply(int64_t line, std::string_view raw,
                                 Result<PopulationRecord>& record) {
+  ++records_;
+  if (!guardians_queue_.empty()) {
+    ENNAKKO_RETURN_IF_ERROR(WriteGuardiansFacts(records_ - kGuardiansSettle));
+  }
   if (auto it = skip_.find(line); it != skip_.end()) return Quarantine(line, raw, it->second);
   if (!record.ok()) return Quarantine(line, raw, record.status().message());
   PopulationRecord* rec = &record.value();
   Provenance prov = ProvenanceOf(line);
   // A corrected identity code first, so that the rest of the record lands on the person.
   if (!rec->former_codes.empty()) {
-    // A merge moves and removes facts and custody: the deferred guardians facts go first, and
-    // from now on a new resident may hold one (taken over from the row merged into it).
+    // A merge moves and removes facts and custody: the deferred guardians facts go first.
     ENNAKKO_RETURN_IF_ERROR(WriteGuardiansFacts());
-    corrected_ = true;
   }
   for (const std::string& former : rec->former_codes) {
     auto corrected = store_.CorrectIdentityCode(former, rec->subject, prov);
@@ -213,7 +202,8 @@ Status PopulationApplier::ApplyCustody(std::string pair_key, int64_t subject_id,
   }
   if (!changed.ok()) return changed.status();
   if (*changed) {
-    guardians_changed_[ward] = line;
+    guardians_changed_[ward] = GuardiansChange{line, ++guardians_seq_};
+    guardians_queue_.push_back(QueuedChange{ward, guardians_seq_, records_});
     out_.affected.insert(guardian);
     out_.affected.insert(ward);
   }
@@ -238,7 +228,6 @@ Result<BatchOutcome> ApplyPopulationBatch(Db& db, PopulationStore& store,
     } bulk_guard{store};
     ENNAKKO_RETURN_IF_ERROR(store.BeginBulk());
     PopulationApplier applier(store, source, skip);
-    ENNAKKO_RETURN_IF_ERROR(applier.Begin());
     ENNAKKO_RETURN_IF_ERROR(feed(applier));
     ENNAKKO_RETURN_IF_ERROR(applier.WriteGuardiansFacts());
     ENNAKKO_RETURN_IF_ERROR(store.EndBulk());

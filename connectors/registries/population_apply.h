@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <set>
@@ -63,14 +64,12 @@ class PopulationApplier {
                     const std::map<int64_t, std::string>& skip)
       : store_(store), source_(source), skip_(skip) {}
 
-  // Call first, inside the batch's transaction.
-  Status Begin();
   // Applies (or quarantines) the record at 1-based `line`. `raw` is kept in the quarantine.
   // An error return is the store's (the transaction must roll back).
   Status Apply(int64_t line, std::string_view raw, Result<PopulationRecord>& record);
-  // Writes the `guardians` facts of the wards whose custody this batch changed: one per ward, with
-  // the provenance of the last change applied to it (what writing it at every link would leave).
-  // Call after the last Apply, before the transaction commits.
+  // Writes the `guardians` facts of the wards whose custody this batch changed and that are not
+  // written yet, with the provenance of the last change applied to each (what writing it at every
+  // link would leave). Call after the last Apply, before the transaction commits.
   Status WriteGuardiansFacts();
   // Ends the batch: custody still waiting for a person becomes `unresolved`.
   BatchOutcome Finish();
@@ -104,13 +103,25 @@ class PopulationApplier {
   const std::map<int64_t, std::string>& skip_;
   std::unordered_map<std::string, std::vector<Deferred>> waiting_;  // by the missing person's code
   std::unordered_map<std::string, RecentCustody> recent_;           // by guardian code + ward code
-  // Wards whose custody changed, not yet written as a guardians fact: ward id -> the line of the
-  // last change applied (WriteGuardiansFacts). Written out before an identity correction too.
-  std::unordered_map<int64_t, int64_t> guardians_changed_;
-  // Residents with a larger id were created in this batch and (while no identity correction ran)
-  // hold no guardians fact yet.
-  int64_t max_id_at_begin_ = 0;
-  bool corrected_ = false;  // an identity correction ran in this batch
+  // The ward's guardians fact is written once its custody has not changed for kGuardiansSettle
+  // records (a snapshot states a family's links within a few lines: the fact is then written
+  // once, usually while the ward's fact_sets row is still collected in the store's bulk mode),
+  // and for the rest by WriteGuardiansFacts. A later change writes it again: correct either way.
+  static constexpr int64_t kGuardiansSettle = 8;
+  struct GuardiansChange {
+    int64_t line;  // of the last change applied to the ward's custody
+    uint64_t seq;  // its number in guardians_queue_
+  };
+  struct QueuedChange {
+    int64_t ward;
+    uint64_t seq;
+    int64_t record;  // records_ when it was applied
+  };
+  Status WriteGuardiansFacts(int64_t settled_before);  // queued before record `settled_before`
+  std::unordered_map<int64_t, GuardiansChange> guardians_changed_;  // by ward id
+  std::deque<QueuedChange> guardians_queue_;                         // in the order applied
+  uint64_t guardians_seq_ = 0;
+  int64_t records_ = 0;  // Apply calls so far
   BatchOutcome out_;
 };
 

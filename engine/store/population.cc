@@ -533,23 +533,8 @@ Result<bool> PopulationStore::RemoveCustody(int64_t guardian_id, int64_t ward_id
   return true;
 }
 
-Status PopulationStore::PutGuardiansFact(int64_t ward_id, const Provenance& p,
-                                         bool no_guardians_fact) {
-  const int64_t bit = FactBit("guardians");
-  if (!no_guardians_fact) return SetFacts(ward_id, bit, 0, p, /*created=*/false);
-  if (auto done = SetCollectedFacts(ward_id, bit, 0, p); !done.ok() || *done) return done.status();
-  // SetFacts without clearing a bit no row holds.
-  auto ref = ProvenanceId(p);
-  if (!ref.ok()) return ref.status();
-  return s_->put_fact.Bind(1, ward_id).Bind(2, *ref).Bind(3, bit).Run();
-}
-
-Result<int64_t> PopulationStore::MaxResidentId() {
-  auto q = db_.Prepare("SELECT coalesce(max(id), 0) FROM residents");
-  if (!q.ok()) return q.status();
-  int64_t out = 0;
-  ENNAKKO_RETURN_IF_ERROR(ForEachRow(*q, [&](const Stmt& r) { out = r.Int(0); }));
-  return out;
+Status PopulationStore::PutGuardiansFact(int64_t ward_id, const Provenance& p) {
+  return SetFacts(ward_id, FactBit("guardians"), 0, p, /*created=*/false);
 }
 
 Result<std::vector<Custody>> PopulationStore::GuardiansOf(int64_t ward_id) {

@@ -201,13 +201,8 @@ class PopulationStore {
   // Deletes the relation (a correction: it never existed); false when there was none.
   Result<bool> RemoveCustody(int64_t guardian_id, int64_t ward_id, const Provenance& provenance,
                              GuardiansFact fact = GuardiansFact::kWrite);
-  // Records `provenance` as that of the ward's `guardians` fact. `no_guardians_fact`: the caller
-  // knows the ward holds no guardians fact yet (created in this transaction, its custody facts
-  // deferred), which saves clearing the old one.
-  Status PutGuardiansFact(int64_t ward_id, const Provenance& provenance,
-                          bool no_guardians_fact = false);
-  // The largest resident id (0 with none): every resident created afterwards has a larger one.
-  Result<int64_t> MaxResidentId();
+  // Records `provenance` as that of the ward's `guardians` fact.
+  Status PutGuardiansFact(int64_t ward_id, const Provenance& provenance);
   Result<std::optional<Custody>> GetCustody(int64_t guardian_id, int64_t ward_id);
   Result<std::vector<Custody>> GuardiansOf(int64_t ward_id);
   Result<std::vector<int64_t>> WardsOf(int64_t guardian_id);
