@@ -3,11 +3,17 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <limits>
 
 namespace ennakko {
 
 namespace {
+
+void SortUnique(std::vector<int64_t>& ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+}
 
 std::string PairKey(const std::string& subject_hetu, const CustodyChange& c) {
   return c.other_is == CustodyChange::Other::kGuardian ? c.other_hetu + subject_hetu
@@ -17,17 +23,14 @@ std::string PairKey(const std::string& subject_hetu, const CustodyChange& c) {
 // A change to a guardian re-evaluates their wards: adds the wards of everyone in `affected`. One
 // lookup per resident for a small set; one pass over all custody rows when the set is large (a
 // snapshot), which is far cheaper than a million lookups.
-Status AddWards(PopulationStore& store, std::unordered_set<int64_t>& affected) {
+Status AddWards(PopulationStore& store, std::vector<int64_t>& affected) {
   std::vector<int64_t> wards;
-  auto add = [&](const std::vector<std::pair<int64_t, int64_t>>& pairs) {
-    for (const auto& [guardian, ward] : pairs) {
-      if (affected.count(guardian)) wards.push_back(ward);
-    }
-  };
   if (affected.size() > 50'000) {
     auto all = store.AllCustodyPairs();
     if (!all.ok()) return all.status();
-    add(*all);
+    for (const auto& [guardian, ward] : *all) {
+      if (std::binary_search(affected.begin(), affected.end(), guardian)) wards.push_back(ward);
+    }
   } else {
     for (int64_t id : affected) {
       auto of = store.WardsOf(id);
@@ -35,7 +38,8 @@ Status AddWards(PopulationStore& store, std::unordered_set<int64_t>& affected) {
       wards.insert(wards.end(), of->begin(), of->end());
     }
   }
-  affected.insert(wards.begin(), wards.end());
+  affected.insert(affected.end(), wards.begin(), wards.end());
+  SortUnique(affected);
   return Status::Ok();
 }
 
@@ -91,18 +95,19 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
   for (const std::string& former : rec->former_codes) {
     auto corrected = store_.CorrectIdentityCode(former, rec->subject, prov);
     if (!corrected.ok()) return corrected.status();
-    out_.affected.insert(corrected->affected.begin(), corrected->affected.end());
+    out_.affected.insert(out_.affected.end(), corrected->affected.begin(),
+                         corrected->affected.end());
     // The merged-away row is gone from the store: reporting it lets the live snapshot drop it.
-    if (corrected->merged_id) out_.affected.insert(*corrected->merged_id);
+    if (corrected->merged_id) out_.affected.push_back(*corrected->merged_id);
   }
   auto up = store_.UpsertResident(rec->subject, rec->update, prov);
   if (!up.ok()) return up.status();
   const int64_t id = up->id;
-  if (up->changed) out_.affected.insert(id);
+  if (up->changed) out_.affected.push_back(id);
   if (rec->postal_address.touched()) {
     auto changed = store_.SetPostalAddress(id, rec->postal_address.value(), prov);
     if (!changed.ok()) return changed.status();
-    if (*changed) out_.affected.insert(id);
+    if (*changed) out_.affected.push_back(id);
   }
   // Custody waiting for this person (named earlier in the batch) goes first, in line order.
   if (!waiting_.empty()) {
@@ -141,15 +146,15 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
     if (*known) continue;
     auto created = store_.UpsertResident(child.child, ResidentUpdate{}, prov);
     if (!created.ok()) return created.status();
-    out_.affected.insert(created->id);
-    out_.affected.insert(id);
+    out_.affected.push_back(created->id);
+    out_.affected.push_back(id);
   }
   for (const PlacementChange& p : rec->placements) {
     auto changed = p.change == GroupChange::kRemove
                        ? store_.RemovePlacement(id, p.kind, p.start, prov)
                        : store_.UpsertPlacement(Placement{id, p.kind, p.start, p.end}, prov);
     if (!changed.ok()) return changed.status();
-    if (*changed) out_.affected.insert(id);
+    if (*changed) out_.affected.push_back(id);
   }
   out_.unknown_groups += static_cast<int64_t>(rec->unknown_groups.size());
   out_.unknown_names.insert(rec->unknown_groups.begin(), rec->unknown_groups.end());
@@ -168,6 +173,7 @@ BatchOutcome PopulationApplier::Finish() {
     }
   }
   waiting_.clear();
+  SortUnique(out_.affected);
   return std::move(out_);
 }
 
@@ -204,8 +210,8 @@ Status PopulationApplier::ApplyCustody(std::string pair_key, int64_t subject_id,
   if (*changed) {
     guardians_changed_[ward] = GuardiansChange{line, ++guardians_seq_};
     guardians_queue_.push_back(QueuedChange{ward, guardians_seq_, records_});
-    out_.affected.insert(guardian);
-    out_.affected.insert(ward);
+    out_.affected.push_back(guardian);
+    out_.affected.push_back(ward);
   }
   return Status::Ok();
 }

@@ -53,7 +53,7 @@ struct BatchOutcome {
   int64_t quarantined = 0;
   int64_t unknown_groups = 0;
   std::set<std::string> unknown_names;
-  std::unordered_set<int64_t> affected;
+  std::vector<int64_t> affected;  // resident ids, sorted and unique (duplicates until Finish)
   // Lines whose custody names nobody, even after the whole batch: line -> reason.
   std::map<int64_t, std::string> unresolved;
 };
