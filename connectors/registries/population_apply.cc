@@ -86,7 +86,15 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
   if (auto it = skip_.find(line); it != skip_.end()) return Quarantine(line, raw, it->second);
   if (!record.ok()) return Quarantine(line, raw, record.status().message());
   PopulationRecord* rec = &record.value();
-  Provenance prov = ProvenanceOf(line);
+  // The record's provenance, built in a member: source and fetched_at are copied once a batch.
+  if (record_provenance_.source.empty()) {
+    record_provenance_.source = source_.connector;
+    record_provenance_.fetched_at = source_.fetched_at;
+  }
+  record_provenance_.change_id = source_.change_tag;
+  record_provenance_.change_id += ':';
+  record_provenance_.change_id += std::to_string(line);
+  const Provenance& prov = record_provenance_;
   // A corrected identity code first, so that the rest of the record lands on the person.
   if (!rec->former_codes.empty()) {
     // A merge moves and removes facts and custody: the deferred guardians facts go first.

@@ -122,6 +122,7 @@ class PopulationApplier {
   std::deque<QueuedChange> guardians_queue_;                         // in the order applied
   uint64_t guardians_seq_ = 0;
   int64_t records_ = 0;  // Apply calls so far
+  Provenance record_provenance_;  // of the record Apply is applying
   BatchOutcome out_;
 };
 
