@@ -40,10 +40,25 @@ void BindDate(Stmt& s, int idx, const std::optional<Date>& d) {
   }
 }
 
-// Binds the mutable columns death_date .. email to ?first .. ?first+11. Text is not copied: `r`
-// must outlive the statement's run.
-void BindResidentColumns(Stmt& s, int first, const Resident& r) {
-  BindDate(s, first, r.death_date);
+// A resident's dates as text, kept alive while a statement that bound them without copying runs.
+struct DateTexts {
+  std::string birth, death, since;
+};
+
+// Binds `d` as text without copying it: `text` keeps it.
+void BindDateNoCopy(Stmt& s, int idx, const std::optional<Date>& d, std::string& text) {
+  if (d) {
+    text = d->ToString();
+    s.BindNoCopy(idx, text);
+  } else {
+    s.BindNull(idx);
+  }
+}
+
+// Binds the mutable columns death_date .. email to ?first .. ?first+11. Nothing is copied: `r`
+// and `dates` must outlive the statement's run.
+void BindResidentColumns(Stmt& s, int first, const Resident& r, DateTexts& dates) {
+  BindDateNoCopy(s, first, r.death_date, dates.death);
   if (r.name) {
     s.BindNoCopy(first + 1, r.name->first_names).BindNoCopy(first + 2, r.name->last_name);
   } else {
@@ -51,7 +66,7 @@ void BindResidentColumns(Stmt& s, int first, const Resident& r) {
   }
   if (r.residence) {
     s.BindNoCopy(first + 3, r.residence->municipality);
-    BindDate(s, first + 4, r.residence->since);
+    BindDateNoCopy(s, first + 4, r.residence->since, dates.since);
   } else {
     s.BindNull(first + 3).BindNull(first + 4);
   }
@@ -343,7 +358,8 @@ Result<bool> PopulationStore::UpdateRow(const Resident& before, const ResidentUp
   }
   Stmt& s = s_->update;
   s.Bind(1, before.id);
-  BindResidentColumns(s, 2, after);
+  DateTexts dates;
+  BindResidentColumns(s, 2, after, dates);
   s.Bind(14, p.fetched_at);
   ENNAKKO_RETURN_IF_ERROR(s.Run());
   ENNAKKO_RETURN_IF_ERROR(WriteFacts(before, after, p, /*created=*/false));
@@ -367,8 +383,10 @@ Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const Re
   blank.birth_date = hetu.birth_date;
   Resident r = Apply(blank, u);
   Stmt& s = s_->insert;
-  s.BindNoCopy(1, r.hetu).Bind(2, r.birth_date.ToString());
-  BindResidentColumns(s, 3, r);
+  DateTexts dates;
+  dates.birth = r.birth_date.ToString();
+  s.BindNoCopy(1, r.hetu).BindNoCopy(2, dates.birth);
+  BindResidentColumns(s, 3, r, dates);
   s.BindNoCopy(15, p.fetched_at);
   ENNAKKO_RETURN_IF_ERROR(s.Run());
   if (db_.Changes() == 1) {
