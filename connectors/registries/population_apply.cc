@@ -60,6 +60,54 @@ Status PopulationApplier::Quarantine(int64_t line, std::string_view raw, std::st
                                            source_.fetched_at});
 }
 
+Status PopulationApplier::Begin() {
+  auto any = store_.HasResidents();
+  if (!any.ok()) return any.status();
+  codes_complete_ = !*any;
+  return Status::Ok();
+}
+
+uint64_t PopulationApplier::CodeHash(std::string_view code) {
+  uint64_t h = 1469598103934665603ull;  // FNV-1a
+  for (unsigned char c : code) h = (h ^ c) * 1099511628211ull;
+  return h == 0 ? 1 : h;  // 0 marks an empty slot
+}
+
+void PopulationApplier::NoteApplied(std::string_view code) {
+  if (!codes_complete_) return;
+  if (2 * (applied_count_ + 1) > applied_codes_.size()) {  // grow: load at most 1/2
+    std::vector<uint64_t> old = std::move(applied_codes_);
+    applied_codes_.assign(std::max<size_t>(1024, 2 * old.size()), 0);
+    applied_count_ = 0;
+    for (uint64_t h : old) {
+      if (h == 0) continue;
+      size_t i = h & (applied_codes_.size() - 1);
+      while (applied_codes_[i] != 0) i = (i + 1) & (applied_codes_.size() - 1);
+      applied_codes_[i] = h;
+      ++applied_count_;
+    }
+  }
+  const uint64_t h = CodeHash(code);
+  size_t i = h & (applied_codes_.size() - 1);
+  while (applied_codes_[i] != 0) {
+    if (applied_codes_[i] == h) return;
+    i = (i + 1) & (applied_codes_.size() - 1);
+  }
+  applied_codes_[i] = h;
+  ++applied_count_;
+}
+
+bool PopulationApplier::MaybeApplied(std::string_view code) const {
+  if (!codes_complete_) return true;
+  if (applied_codes_.empty()) return false;
+  const uint64_t h = CodeHash(code);
+  for (size_t i = h & (applied_codes_.size() - 1); applied_codes_[i] != 0;
+       i = (i + 1) & (applied_codes_.size() - 1)) {
+    if (applied_codes_[i] == h) return true;
+  }
+  return false;
+}
+
 Status PopulationApplier::WriteGuardiansFacts() {
   return WriteGuardiansFacts(std::numeric_limits<int64_t>::max());
 }
@@ -99,6 +147,7 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
   if (!rec->former_codes.empty()) {
     // A merge moves and removes facts and custody: the deferred guardians facts go first.
     ENNAKKO_RETURN_IF_ERROR(WriteGuardiansFacts());
+    codes_complete_ = false;  // codes change hands: ask the store from now on
   }
   for (const std::string& former : rec->former_codes) {
     auto corrected = store_.CorrectIdentityCode(former, rec->subject, prov);
@@ -110,6 +159,7 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
   }
   auto up = store_.UpsertResident(rec->subject, rec->update, prov);
   if (!up.ok()) return up.status();
+  NoteApplied(rec->subject.code);
   const int64_t id = up->id;
   if (up->changed) out_.affected.push_back(id);
   if (rec->postal_address.touched()) {
@@ -136,7 +186,8 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
         it->second == RecentCustody{c.change, c.start, c.end, rec->change_date}) {
       continue;
     }
-    auto other = store_.FindResident(c.other_hetu);
+    Result<std::optional<int64_t>> other = std::optional<int64_t>();
+    if (MaybeApplied(c.other_hetu)) other = store_.FindResident(c.other_hetu);
     if (!other.ok()) return other.status();
     if (!*other) {
       waiting_[c.other_hetu].push_back(Deferred{line, id, rec->subject.code, c, rec->change_date});
@@ -154,6 +205,7 @@ Status PopulationApplier::Apply(int64_t line, std::string_view raw,
     if (*known) continue;
     auto created = store_.UpsertResident(child.child, ResidentUpdate{}, prov);
     if (!created.ok()) return created.status();
+    NoteApplied(child.child.code);
     out_.affected.push_back(created->id);
     out_.affected.push_back(id);
   }
@@ -242,6 +294,7 @@ Result<BatchOutcome> ApplyPopulationBatch(Db& db, PopulationStore& store,
     } bulk_guard{store};
     ENNAKKO_RETURN_IF_ERROR(store.BeginBulk());
     PopulationApplier applier(store, source, skip);
+    ENNAKKO_RETURN_IF_ERROR(applier.Begin());
     ENNAKKO_RETURN_IF_ERROR(feed(applier));
     ENNAKKO_RETURN_IF_ERROR(applier.WriteGuardiansFacts());
     ENNAKKO_RETURN_IF_ERROR(store.EndBulk());

@@ -64,6 +64,8 @@ class PopulationApplier {
                     const std::map<int64_t, std::string>& skip)
       : store_(store), source_(source), skip_(skip) {}
 
+  // Call first, inside the batch's transaction.
+  Status Begin();
   // Applies (or quarantines) the record at 1-based `line`. `raw` is kept in the quarantine.
   // An error return is the store's (the transaction must roll back).
   Status Apply(int64_t line, std::string_view raw, Result<PopulationRecord>& record);
@@ -123,6 +125,18 @@ class PopulationApplier {
   uint64_t guardians_seq_ = 0;
   int64_t records_ = 0;  // Apply calls so far
   Provenance record_provenance_;  // of the record Apply is applying
+
+  // A batch into a store with no residents (a first snapshot): everyone known was applied in this
+  // batch, so a code none of whose records came yet is unknown without asking the store (whose
+  // hetu index the link lookups of a snapshot mostly missed: adults come before their children).
+  // The hashes of the codes applied, in an open-addressing set; a hash present means "ask the
+  // store". Off after an identity correction.
+  bool codes_complete_ = false;
+  std::vector<uint64_t> applied_codes_;  // 0 = empty slot; size a power of two
+  size_t applied_count_ = 0;
+  static uint64_t CodeHash(std::string_view code);
+  void NoteApplied(std::string_view code);
+  bool MaybeApplied(std::string_view code) const;
   BatchOutcome out_;
 };
 

@@ -343,3 +343,19 @@ TEST_CASE("a custody change just before an identity merge moves with the merged 
   CHECK(f.Query("SELECT count(*) FROM fact_sets WHERE resident_id NOT IN "
                 "(SELECT id FROM residents)") == "0\n");
 }
+
+TEST_CASE("a first snapshot finds a person applied earlier in it", "[filedrop]") {
+  // Into an empty store the applier skips the store lookup for codes it has not applied yet;
+  // one it has applied must still be looked up and found.
+  Fixture f("first-snapshot");
+  f.Write("000000.snapshot.jsonl",
+          {Person(kMum, Home()), Person(kOld, Home()),
+           Person(kKid, Home() + "," + CustodyGroup("HUOLTAJA_SUPPEA", kMum)),
+           Person(kDad, Home() + "," + CustodyGroup("HUOLLETTAVA_SUPPEA", kKid))});
+  PollResult r = f.Poll();
+  CHECK(r.records_applied == 4);
+  CHECK(r.records_quarantined == 0);
+  CHECK(f.Query("SELECT count(*) FROM custody WHERE ward_id = " + std::to_string(f.Id(kKid))) ==
+        "2\n");
+  CHECK(GuardiansFact(f, kKid) == "000000:4\n");
+}

@@ -674,4 +674,12 @@ Result<int64_t> PopulationStore::CountAlive(std::string_view municipality) {
 
 Result<int64_t> PopulationStore::CountResidents() { return CountOf(s_->count_residents); }
 
+Result<bool> PopulationStore::HasResidents() {
+  auto q = db_.Prepare("SELECT EXISTS (SELECT 1 FROM residents)");
+  if (!q.ok()) return q.status();
+  auto n = CountOf(*q);
+  if (!n.ok()) return n.status();
+  return *n != 0;
+}
+
 }  // namespace ennakko

@@ -243,6 +243,8 @@ class PopulationStore {
   // Residents living (no death date) whose municipality of residence is `municipality`.
   Result<int64_t> CountAlive(std::string_view municipality);
   Result<int64_t> CountResidents();
+  // Whether any resident is stored (cheap, unlike CountResidents).
+  Result<bool> HasResidents();
 
  private:
   struct Statements;
