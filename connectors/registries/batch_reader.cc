@@ -26,13 +26,19 @@ void BatchReader::Run() {
   std::string text;
   int64_t line = 0;
   std::vector<ParsedLine> chunk;
+  std::vector<std::vector<ParsedLine>> spent;
   auto hand_over = [&]() -> bool {  // false when the consumer asked us to stop
-    std::unique_lock lock(mu_);
-    changed_.wait(lock, [&] { return stop_ || queue_.size() < kMaxQueuedChunks; });
-    if (stop_) return false;
-    queue_.push_back(std::move(chunk));
-    chunk.clear();
-    changed_.notify_all();
+    {
+      std::unique_lock lock(mu_);
+      changed_.wait(lock, [&] { return stop_ || queue_.size() < kMaxQueuedChunks; });
+      if (stop_) return false;
+      queue_.push_back(std::move(chunk));
+      chunk.clear();
+      spent.swap(spent_);
+      changed_.notify_all();
+    }
+    spent.clear();  // frees the consumer's spent chunks here, outside the lock
+    chunk.reserve(kLinesPerChunk);
     return true;
   };
   while (status.ok() && std::getline(in, text)) {
@@ -61,6 +67,12 @@ std::vector<ParsedLine> BatchReader::Next() {
   queue_.pop_front();
   changed_.notify_all();
   return chunk;
+}
+
+void BatchReader::Recycle(std::vector<ParsedLine> chunk) {
+  std::lock_guard lock(mu_);
+  if (!done_ && !stop_) spent_.push_back(std::move(chunk));
+  // else: the helper thread is finishing; the chunk is freed here.
 }
 
 Status BatchReader::status() {

@@ -43,6 +43,10 @@ class BatchReader {
 
   // The next chunk of parsed lines; empty when the batch is exhausted (or reading failed).
   std::vector<ParsedLine> Next();
+  // Hands a chunk the consumer is done with back to the helper thread, which frees it: the
+  // records were allocated there, and freeing them on the consumer's thread contended for the
+  // allocator's arena lock with the parsing (glibc malloc; ~5 % of a snapshot load).
+  void Recycle(std::vector<ParsedLine> chunk);
   // OK after a complete read; Unavailable if the file could not be opened or read.
   Status status();
 
@@ -55,6 +59,7 @@ class BatchReader {
   std::condition_variable changed_;
   // Protected by mu_.
   std::deque<std::vector<ParsedLine>> queue_;
+  std::vector<std::vector<ParsedLine>> spent_;  // Recycle()d, freed by the helper thread
   bool done_ = false;
   bool stop_ = false;
   Status status_;

@@ -88,6 +88,7 @@ Result<BatchOutcome> ApplyBatch(Db& db, PopulationStore& store, const BatchFile&
     BatchReader reader(file.path, file.kind);
     for (auto chunk = reader.Next(); !chunk.empty(); chunk = reader.Next()) {
       for (ParsedLine& l : chunk) ENNAKKO_RETURN_IF_ERROR(applier.Apply(l.line, l.text, l.record));
+      reader.Recycle(std::move(chunk));
     }
     return reader.status();
   };
@@ -155,7 +156,7 @@ Result<PollResult> FileDropPopulationSource::Poll(Db& db) {
     }
     last = b->number;
   }
-  std::unordered_set<int64_t> affected;
+  std::vector<int64_t> affected;
   CacheSizeGuard cache(db, options_.cache_mib);
   for (const BatchFile& b : *batches) {
     if (last && b.number <= *last) continue;
@@ -182,12 +183,13 @@ Result<PollResult> FileDropPopulationSource::Poll(Db& db) {
     result.records_applied += out->applied;
     result.records_quarantined += out->quarantined;
     result.unknown_groups += out->unknown_groups;
-    affected.merge(out->affected);
+    affected.insert(affected.end(), out->affected.begin(), out->affected.end());
     result.cursor = b.name;
     last = b.number;
   }
-  result.affected_resident_ids.assign(affected.begin(), affected.end());
-  std::sort(result.affected_resident_ids.begin(), result.affected_resident_ids.end());
+  std::sort(affected.begin(), affected.end());
+  affected.erase(std::unique(affected.begin(), affected.end()), affected.end());
+  result.affected_resident_ids = std::move(affected);
   return result;
 }
 

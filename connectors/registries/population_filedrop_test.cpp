@@ -284,3 +284,78 @@ TEST_CASE("batches apply in sequence and stop at a gap", "[filedrop]") {
   CHECK(r.batches_applied == 2);
   CHECK(r.cursor == "000002.changes.jsonl");
 }
+
+namespace {
+std::string GuardiansFact(Fixture& f, const std::string& code) {
+  return f.Query("SELECT change_id FROM facts WHERE name = 'guardians' AND resident_id = " +
+                 std::to_string(f.Id(code)));
+}
+std::string NewPhone(int n) {
+  return R"({"tietoryhma":"YHTEYSTIEDOT","muutosattribuutti":"MUUTETTU","puhelin":"+35850111)" +
+         std::to_string(1000 + n) + R"("})";
+}
+}  // namespace
+
+// The guardians fact is written once a ward's custody has settled, not at every link (see
+// PopulationApplier): it must still name the last change applied, wherever it falls in a batch.
+TEST_CASE("a ward's guardians fact names the last custody change of the batch", "[filedrop]") {
+  Fixture f("guardians-fact");
+  f.Write("000000.snapshot.jsonl", Snapshot());
+  f.Poll();
+  CHECK(GuardiansFact(f, kKid) == "000000:1\n");  // the kid's line applied both links
+
+  // A change on the last line of a batch: written when the batch ends.
+  f.Write("000001.changes.jsonl",
+          {Change(kOld, NewPhone(1)), Change(kKid, CustodyGroup("HUOLTAJA_SUPPEA", kOld, "LISATTY"))});
+  f.Poll();
+  CHECK(GuardiansFact(f, kKid) == "000001:2\n");
+
+  // A change, long enough without one to be written, then another: the later one counts.
+  std::vector<std::string> lines = {
+      Change(kDad, CustodyGroup("HUOLLETTAVA_SUPPEA", kKid, "POISTETTU", "2026-03-01"))};
+  for (int i = 0; i < 12; ++i) lines.push_back(Change(kOld, NewPhone(10 + i)));
+  lines.push_back(Change(kKid, CustodyGroup("HUOLTAJA_SUPPEA", kOld, "POISTETTU", "2026-03-02")));
+  for (int i = 0; i < 3; ++i) lines.push_back(Change(kOld, NewPhone(30 + i)));
+  f.Write("000002.changes.jsonl", lines);
+  f.Poll();
+  CHECK(GuardiansFact(f, kKid) == "000002:14\n");
+  CHECK(f.Query("SELECT count(*) FROM fact_sets WHERE facts = 0") == "0\n");
+}
+
+TEST_CASE("a custody change just before an identity merge moves with the merged row",
+          "[filedrop]") {
+  Fixture f("guardians-merge");
+  const std::string twin = MakeHetu(Date::FromYmd(2020, 7, 1), 906);  // the kid's code, corrected
+  f.Write("000000.snapshot.jsonl", Snapshot());
+  f.Poll();
+  f.Write("000001.changes.jsonl",
+          {Change(kKid, CustodyGroup("HUOLTAJA_SUPPEA", kOld, "LISATTY")),
+           Change(twin, Home("LISATTY")),
+           Change(kKid,
+                  R"({"tietoryhma":"HENKILOTUNNUS_KORJAUS","muutosattribuutti":"LISATTY",)"
+                  R"("voimassaolo":"AKTIIVI","aktiivinenHenkilotunnus":")" +
+                      twin + R"("})")});
+  f.Poll();
+  CHECK_FALSE(f.Exists(kKid));
+  CHECK(f.Query("SELECT count(*) FROM custody WHERE ward_id = " + std::to_string(f.Id(twin))) ==
+        "3\n");
+  CHECK(GuardiansFact(f, twin) == "000001:1\n");  // the former row's, taken over by the merge
+  CHECK(f.Query("SELECT count(*) FROM fact_sets WHERE resident_id NOT IN "
+                "(SELECT id FROM residents)") == "0\n");
+}
+
+TEST_CASE("a first snapshot finds a person applied earlier in it", "[filedrop]") {
+  // Into an empty store the applier skips the store lookup for codes it has not applied yet;
+  // one it has applied must still be looked up and found.
+  Fixture f("first-snapshot");
+  f.Write("000000.snapshot.jsonl",
+          {Person(kMum, Home()), Person(kOld, Home()),
+           Person(kKid, Home() + "," + CustodyGroup("HUOLTAJA_SUPPEA", kMum)),
+           Person(kDad, Home() + "," + CustodyGroup("HUOLLETTAVA_SUPPEA", kKid))});
+  PollResult r = f.Poll();
+  CHECK(r.records_applied == 4);
+  CHECK(r.records_quarantined == 0);
+  CHECK(f.Query("SELECT count(*) FROM custody WHERE ward_id = " + std::to_string(f.Id(kKid))) ==
+        "2\n");
+  CHECK(GuardiansFact(f, kKid) == "000000:4\n");
+}

@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <array>
+#include <memory>
 
 namespace ennakko {
 
@@ -14,7 +16,7 @@ constexpr std::array<std::string_view, 11> kFactCodes = {
     "language",   "phone",      "email",    "guardians",    "placements"};
 
 // The fact's bit in fact_sets.facts: 1 << (code - 1).
-int64_t FactBit(std::string_view name) {
+constexpr int64_t FactBit(std::string_view name) {
   for (size_t i = 0; i < kFactCodes.size(); ++i) {
     if (kFactCodes[i] == name) return int64_t{1} << i;
   }
@@ -38,10 +40,25 @@ void BindDate(Stmt& s, int idx, const std::optional<Date>& d) {
   }
 }
 
-// Binds the mutable columns death_date .. email to ?first .. ?first+11. Text is not copied: `r`
-// must outlive the statement's run.
-void BindResidentColumns(Stmt& s, int first, const Resident& r) {
-  BindDate(s, first, r.death_date);
+// A resident's dates as text, kept alive while a statement that bound them without copying runs.
+struct DateTexts {
+  std::string birth, death, since;
+};
+
+// Binds `d` as text without copying it: `text` keeps it.
+void BindDateNoCopy(Stmt& s, int idx, const std::optional<Date>& d, std::string& text) {
+  if (d) {
+    text = d->ToString();
+    s.BindNoCopy(idx, text);
+  } else {
+    s.BindNull(idx);
+  }
+}
+
+// Binds the mutable columns death_date .. email to ?first .. ?first+11. Nothing is copied: `r`
+// and `dates` must outlive the statement's run.
+void BindResidentColumns(Stmt& s, int first, const Resident& r, DateTexts& dates) {
+  BindDateNoCopy(s, first, r.death_date, dates.death);
   if (r.name) {
     s.BindNoCopy(first + 1, r.name->first_names).BindNoCopy(first + 2, r.name->last_name);
   } else {
@@ -49,7 +66,7 @@ void BindResidentColumns(Stmt& s, int first, const Resident& r) {
   }
   if (r.residence) {
     s.BindNoCopy(first + 3, r.residence->municipality);
-    BindDate(s, first + 4, r.residence->since);
+    BindDateNoCopy(s, first + 4, r.residence->since, dates.since);
   } else {
     s.BindNull(first + 3).BindNull(first + 4);
   }
@@ -108,6 +125,34 @@ struct PopulationStore::Statements {
   Stmt quarantine, count_quarantined, get_cursor, set_cursor, count_alive, count_residents;
   Stmt put_provenance, id_by_hetu, drop_empty_facts, new_facts;
 };
+
+// Bulk mode's collected rows (BeginBulk). The buffers keep their strings' capacity between
+// flushes; a multi-row INSERT is prepared per row count the first time it is needed.
+struct PopulationStore::BulkRows {
+  static constexpr size_t kRows = 64;
+  bool active = false;
+  int64_t next_provenance_id = 1;
+  size_t provenance_count = 0;
+  std::array<int64_t, kRows> provenance_ids{};
+  std::array<Provenance, kRows> provenance;
+  std::vector<std::array<int64_t, 3>> facts;  // resident_id, provenance_id, facts
+  std::array<std::optional<Stmt>, kRows + 1> insert_provenance;  // by row count
+  std::array<std::optional<Stmt>, kRows + 1> insert_facts;
+};
+
+namespace {
+
+// "INSERT INTO <head> VALUES (?, ..), (?, ..)": `rows` rows of `columns` parameters.
+std::string MultiRowInsert(std::string_view head, int columns, size_t rows) {
+  std::string row = "(?";
+  for (int i = 1; i < columns; ++i) row += ", ?";
+  row += ")";
+  std::string sql = fmt::format("INSERT INTO {} VALUES {}", head, row);
+  for (size_t i = 1; i < rows; ++i) (sql += ", ") += row;
+  return sql;
+}
+
+}  // namespace
 
 PopulationStore::PopulationStore(Db& db, std::unique_ptr<Statements> s)
     : db_(db), s_(std::move(s)) {}
@@ -222,6 +267,20 @@ Result<int64_t> PopulationStore::ProvenanceId(const Provenance& p) {
       last_provenance_.fetched_at == p.fetched_at) {
     return last_provenance_id_;
   }
+  if (bulk_ && bulk_->active) {
+    BulkRows& b = *bulk_;
+    if (b.provenance_count == BulkRows::kRows) ENNAKKO_RETURN_IF_ERROR(FlushBulkProvenance());
+    const int64_t id = b.next_provenance_id++;
+    b.provenance_ids[b.provenance_count] = id;
+    Provenance& row = b.provenance[b.provenance_count++];
+    row.source = p.source;  // assignments: the strings keep their capacity
+    row.change_id = p.change_id;
+    row.fetched_at = p.fetched_at;
+    last_provenance_ = p;
+    last_provenance_id_ = id;
+    last_provenance_rollbacks_ = db_.rollbacks();
+    return id;
+  }
   ENNAKKO_RETURN_IF_ERROR(s_->put_provenance.BindNoCopy(1, p.source)
                               .BindNoCopy(2, p.change_id)
                               .BindNoCopy(3, p.fetched_at)
@@ -238,11 +297,17 @@ Status PopulationStore::SetFacts(int64_t id, int64_t put, int64_t clear, const P
     if (put == 0) return Status::Ok();
     auto ref = ProvenanceId(p);
     if (!ref.ok()) return ref.status();
+    if (bulk_ && bulk_->active) {
+      if (bulk_->facts.size() == BulkRows::kRows) ENNAKKO_RETURN_IF_ERROR(FlushBulkFacts());
+      bulk_->facts.push_back({id, *ref, put});
+      return Status::Ok();
+    }
     return s_->new_facts.Bind(1, id).Bind(2, *ref).Bind(3, put).Run();
   }
   // Take the facts off the rows of their earlier provenance, drop rows left empty, then record
   // the new provenance of the facts that hold a value.
   if ((put | clear) == 0) return Status::Ok();
+  if (auto done = SetCollectedFacts(id, put, clear, p); !done.ok() || *done) return done.status();
   ENNAKKO_RETURN_IF_ERROR(s_->delete_fact.Bind(1, id).Bind(2, put | clear).Run());
   if (db_.Changes() > 0) ENNAKKO_RETURN_IF_ERROR(s_->drop_empty_facts.Bind(1, id).Run());
   if (put == 0) return Status::Ok();
@@ -260,18 +325,25 @@ Status PopulationStore::PutFact(int64_t id, std::string_view name, bool present,
 Status PopulationStore::WriteFacts(const Resident& a, const Resident& b, const Provenance& p,
                                    bool created) {
   // One fact_sets row per record: a snapshot record's facts share their provenance.
-  int64_t put = created ? FactBit("birth_date") : 0, clear = 0;
-  auto diff = [&](bool changed, std::string_view name, bool present) {
-    if (changed) (present ? put : clear) |= FactBit(name);
+  // The bits as constants: looking the names up cost ~500 instructions a record.
+  static constexpr int64_t kBirthDate = FactBit("birth_date"), kDeathDate = FactBit("death_date"),
+                           kName = FactBit("name"), kMunicipality = FactBit("municipality"),
+                           kAddress = FactBit("address"),
+                           kProtected = FactBit("address_protected"),
+                           kLanguage = FactBit("language"), kPhone = FactBit("phone"),
+                           kEmail = FactBit("email");
+  int64_t put = created ? kBirthDate : 0, clear = 0;
+  auto diff = [&](bool changed, int64_t bit, bool present) {
+    if (changed) (present ? put : clear) |= bit;
   };
-  diff(a.death_date != b.death_date, "death_date", b.death_date.has_value());
-  diff(a.name != b.name, "name", b.name.has_value());
-  diff(a.residence != b.residence, "municipality", b.residence.has_value());
-  diff(a.address != b.address, "address", b.address.has_value());
-  diff(a.address_protected != b.address_protected, "address_protected", b.address_protected);
-  diff(a.language != b.language, "language", b.language.has_value());
-  diff(a.phone != b.phone, "phone", b.phone.has_value());
-  diff(a.email != b.email, "email", b.email.has_value());
+  diff(a.death_date != b.death_date, kDeathDate, b.death_date.has_value());
+  diff(a.name != b.name, kName, b.name.has_value());
+  diff(a.residence != b.residence, kMunicipality, b.residence.has_value());
+  diff(a.address != b.address, kAddress, b.address.has_value());
+  diff(a.address_protected != b.address_protected, kProtected, b.address_protected);
+  diff(a.language != b.language, kLanguage, b.language.has_value());
+  diff(a.phone != b.phone, kPhone, b.phone.has_value());
+  diff(a.email != b.email, kEmail, b.email.has_value());
   return SetFacts(b.id, put, clear, p, created);
 }
 
@@ -286,7 +358,8 @@ Result<bool> PopulationStore::UpdateRow(const Resident& before, const ResidentUp
   }
   Stmt& s = s_->update;
   s.Bind(1, before.id);
-  BindResidentColumns(s, 2, after);
+  DateTexts dates;
+  BindResidentColumns(s, 2, after, dates);
   s.Bind(14, p.fetched_at);
   ENNAKKO_RETURN_IF_ERROR(s.Run());
   ENNAKKO_RETURN_IF_ERROR(WriteFacts(before, after, p, /*created=*/false));
@@ -310,8 +383,10 @@ Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const Re
   blank.birth_date = hetu.birth_date;
   Resident r = Apply(blank, u);
   Stmt& s = s_->insert;
-  s.BindNoCopy(1, r.hetu).Bind(2, r.birth_date.ToString());
-  BindResidentColumns(s, 3, r);
+  DateTexts dates;
+  dates.birth = r.birth_date.ToString();
+  s.BindNoCopy(1, r.hetu).BindNoCopy(2, dates.birth);
+  BindResidentColumns(s, 3, r, dates);
   s.BindNoCopy(15, p.fetched_at);
   ENNAKKO_RETURN_IF_ERROR(s.Run());
   if (db_.Changes() == 1) {
@@ -326,6 +401,113 @@ Result<UpsertOutcome> PopulationStore::UpsertResident(const Hetu& hetu, const Re
   auto changed = UpdateRow(**found, u, p);
   if (!changed.ok()) return changed.status();
   return UpsertOutcome{(*found)->id, false, *changed};
+}
+
+// --- bulk mode -----------------------------------------------------------------------------------
+
+Status PopulationStore::BeginBulk() {
+  if (!bulk_) bulk_ = std::make_unique<BulkRows>();
+  AbandonBulk();
+  auto q = db_.Prepare("SELECT coalesce(max(id), 0) + 1 FROM provenance");
+  if (!q.ok()) return q.status();
+  ENNAKKO_RETURN_IF_ERROR(
+      ForEachRow(*q, [&](const Stmt& r) { bulk_->next_provenance_id = r.Int(0); }));
+  bulk_->active = true;
+  return Status::Ok();
+}
+
+Status PopulationStore::EndBulk() {
+  if (!bulk_ || !bulk_->active) return Status::Ok();
+  Status st = FlushBulk();
+  bulk_->active = false;
+  return st;
+}
+
+void PopulationStore::AbandonBulk() {
+  if (!bulk_) return;
+  bulk_->active = false;
+  bulk_->provenance_count = 0;
+  bulk_->facts.clear();
+  last_provenance_id_ = 0;  // it may name a row that was never inserted
+}
+
+Status PopulationStore::FlushBulk() {
+  if (!bulk_ || !bulk_->active) return Status::Ok();
+  ENNAKKO_RETURN_IF_ERROR(FlushBulkProvenance());
+  return FlushBulkFacts();
+}
+
+Result<bool> PopulationStore::SetCollectedFacts(int64_t id, int64_t put, int64_t clear,
+                                                const Provenance& p) {
+  if (!bulk_ || !bulk_->active) return false;
+  auto& facts = bulk_->facts;
+  auto of_id = [&](const std::array<int64_t, 3>& row) { return row[0] == id; };
+  if (std::find_if(facts.begin(), facts.end(), of_id) == facts.end()) return false;
+  // The resident was created since the collected rows were last inserted (the first row collected
+  // for a resident is its creation's; inserting empties the collection), so all its fact_sets
+  // rows are here: SetFacts's statements, done on the collection.
+  if (put != 0 && facts.size() == BulkRows::kRows) {
+    // No room for a row: insert the collection and let SetFacts run its statements.
+    ENNAKKO_RETURN_IF_ERROR(FlushBulk());
+    return false;
+  }
+  for (auto& row : facts) {
+    if (row[0] == id) row[2] &= ~(put | clear);
+  }
+  std::erase_if(facts, [&](const std::array<int64_t, 3>& row) { return of_id(row) && row[2] == 0; });
+  if (put == 0) return true;
+  auto ref = ProvenanceId(p);
+  if (!ref.ok()) return ref.status();
+  for (auto& row : facts) {
+    if (row[0] == id && row[1] == *ref) {
+      row[2] |= put;
+      return true;
+    }
+  }
+  facts.push_back({id, *ref, put});
+  return true;
+}
+
+Status PopulationStore::FlushBulkProvenance() {
+  BulkRows& b = *bulk_;
+  const size_t n = b.provenance_count;
+  if (n == 0) return Status::Ok();
+  if (!b.insert_provenance[n]) {
+    auto st = db_.Prepare(
+        MultiRowInsert("provenance (id, source, change_id, fetched_at)", 4, n));
+    if (!st.ok()) return st.status();
+    b.insert_provenance[n] = std::move(st).value();
+  }
+  Stmt& s = *b.insert_provenance[n];
+  for (size_t i = 0; i < n; ++i) {
+    const int k = static_cast<int>(4 * i);
+    s.Bind(k + 1, b.provenance_ids[i])
+        .BindNoCopy(k + 2, b.provenance[i].source)
+        .BindNoCopy(k + 3, b.provenance[i].change_id)
+        .BindNoCopy(k + 4, b.provenance[i].fetched_at);
+  }
+  ENNAKKO_RETURN_IF_ERROR(s.Run());
+  b.provenance_count = 0;
+  return Status::Ok();
+}
+
+Status PopulationStore::FlushBulkFacts() {
+  BulkRows& b = *bulk_;
+  const size_t n = b.facts.size();
+  if (n == 0) return Status::Ok();
+  if (!b.insert_facts[n]) {
+    auto st = db_.Prepare(MultiRowInsert("fact_sets (resident_id, provenance_id, facts)", 3, n));
+    if (!st.ok()) return st.status();
+    b.insert_facts[n] = std::move(st).value();
+  }
+  Stmt& s = *b.insert_facts[n];
+  for (size_t i = 0; i < n; ++i) {
+    const int k = static_cast<int>(3 * i);
+    s.Bind(k + 1, b.facts[i][0]).Bind(k + 2, b.facts[i][1]).Bind(k + 3, b.facts[i][2]);
+  }
+  ENNAKKO_RETURN_IF_ERROR(s.Run());
+  b.facts.clear();
+  return Status::Ok();
 }
 
 // --- custody -------------------------------------------------------------------------------------
@@ -348,31 +530,37 @@ Status PopulationStore::WriteCustody(const Custody& c) {
   return s.Run();
 }
 
-Result<bool> PopulationStore::UpsertCustody(const Custody& c, const Provenance& p) {
+Result<bool> PopulationStore::UpsertCustody(const Custody& c, const Provenance& p,
+                                            GuardiansFact fact) {
   ENNAKKO_RETURN_IF_ERROR(WriteCustody(c));
   if (db_.Changes() == 0) return false;  // the same row was there
-  ENNAKKO_RETURN_IF_ERROR(PutFact(c.ward_id, "guardians", true, p));
+  if (fact == GuardiansFact::kWrite) ENNAKKO_RETURN_IF_ERROR(PutGuardiansFact(c.ward_id, p));
   return true;
 }
 
 Result<bool> PopulationStore::EndCustody(int64_t guardian_id, int64_t ward_id, Date end,
-                                         const Provenance& p) {
+                                         const Provenance& p, GuardiansFact fact) {
   auto old = GetCustody(guardian_id, ward_id);
   if (!old.ok()) return old.status();
   if (!*old || (*old)->end == end) return false;
   Custody c = **old;
   c.end = end;
   ENNAKKO_RETURN_IF_ERROR(WriteCustody(c));
-  ENNAKKO_RETURN_IF_ERROR(PutFact(ward_id, "guardians", true, p));
+  if (fact == GuardiansFact::kWrite) ENNAKKO_RETURN_IF_ERROR(PutGuardiansFact(ward_id, p));
   return true;
 }
 
 Result<bool> PopulationStore::RemoveCustody(int64_t guardian_id, int64_t ward_id,
-                                            const Provenance& p) {
+                                            const Provenance& p, GuardiansFact fact) {
   ENNAKKO_RETURN_IF_ERROR(s_->delete_custody.Bind(1, guardian_id).Bind(2, ward_id).Run());
   if (db_.Changes() == 0) return false;
-  ENNAKKO_RETURN_IF_ERROR(PutFact(ward_id, "guardians", true, p));
+  if (fact == GuardiansFact::kWrite) ENNAKKO_RETURN_IF_ERROR(PutGuardiansFact(ward_id, p));
   return true;
+}
+
+Status PopulationStore::PutGuardiansFact(int64_t ward_id, const Provenance& p) {
+  static constexpr int64_t kGuardians = FactBit("guardians");
+  return SetFacts(ward_id, kGuardians, 0, p, /*created=*/false);
 }
 
 Result<std::vector<Custody>> PopulationStore::GuardiansOf(int64_t ward_id) {
@@ -485,5 +673,13 @@ Result<int64_t> PopulationStore::CountAlive(std::string_view municipality) {
 }
 
 Result<int64_t> PopulationStore::CountResidents() { return CountOf(s_->count_residents); }
+
+Result<bool> PopulationStore::HasResidents() {
+  auto q = db_.Prepare("SELECT EXISTS (SELECT 1 FROM residents)");
+  if (!q.ok()) return q.status();
+  auto n = CountOf(*q);
+  if (!n.ok()) return n.status();
+  return *n != 0;
+}
 
 }  // namespace ennakko

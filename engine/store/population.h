@@ -167,6 +167,16 @@ class PopulationStore {
   PopulationStore(const PopulationStore&) = delete;
   PopulationStore& operator=(const PopulationStore&) = delete;
 
+  // Bulk mode, for a batch applied in one transaction (ApplyPopulationBatch): provenance rows and
+  // the fact_sets rows of residents created are collected and inserted up to 64 to a statement
+  // (a statement's fixed cost was a third of a snapshot record's); provenance ids are assigned
+  // here. Every store method that reads or changes those rows inserts what is collected first,
+  // so every result is the same as without. REQUIRES: inside the caller's transaction, and
+  // EndBulk (which inserts the rest) before it commits; AbandonBulk when it rolls back instead.
+  Status BeginBulk();
+  Status EndBulk();
+  void AbandonBulk();
+
   // Finds or creates the resident with this identity code, then applies `update`.
   Result<UpsertOutcome> UpsertResident(const Hetu& hetu, const ResidentUpdate& update,
                                        const Provenance& provenance);
@@ -176,13 +186,23 @@ class PopulationStore {
   Result<std::optional<int64_t>> FindResident(std::string_view hetu);
   Result<std::optional<Resident>> GetResident(int64_t id);
 
+  // Whether a custody write also records the ward's `guardians` fact (kWrite), or leaves that to
+  // the caller (kCallerWrites), who then calls PutGuardiansFact with the provenance of the last
+  // change it made to the ward's custody before its transaction commits. PopulationApplier does
+  // that once per ward and batch instead of once per link (a snapshot writes two links a child).
+  enum class GuardiansFact { kWrite, kCallerWrites };
   // Creates or replaces the (guardian, ward) relation; true when it changed.
-  Result<bool> UpsertCustody(const Custody& custody, const Provenance& provenance);
+  Result<bool> UpsertCustody(const Custody& custody, const Provenance& provenance,
+                             GuardiansFact fact = GuardiansFact::kWrite);
   // Sets the end date of an existing relation; false when there is none or it already ends then.
   Result<bool> EndCustody(int64_t guardian_id, int64_t ward_id, Date end,
-                          const Provenance& provenance);
+                          const Provenance& provenance,
+                          GuardiansFact fact = GuardiansFact::kWrite);
   // Deletes the relation (a correction: it never existed); false when there was none.
-  Result<bool> RemoveCustody(int64_t guardian_id, int64_t ward_id, const Provenance& provenance);
+  Result<bool> RemoveCustody(int64_t guardian_id, int64_t ward_id, const Provenance& provenance,
+                             GuardiansFact fact = GuardiansFact::kWrite);
+  // Records `provenance` as that of the ward's `guardians` fact.
+  Status PutGuardiansFact(int64_t ward_id, const Provenance& provenance);
   Result<std::optional<Custody>> GetCustody(int64_t guardian_id, int64_t ward_id);
   Result<std::vector<Custody>> GuardiansOf(int64_t ward_id);
   Result<std::vector<int64_t>> WardsOf(int64_t guardian_id);
@@ -223,6 +243,8 @@ class PopulationStore {
   // Residents living (no death date) whose municipality of residence is `municipality`.
   Result<int64_t> CountAlive(std::string_view municipality);
   Result<int64_t> CountResidents();
+  // Whether any resident is stored (cheap, unlike CountResidents).
+  Result<bool> HasResidents();
 
  private:
   struct Statements;
@@ -237,12 +259,21 @@ class PopulationStore {
   Status SetFacts(int64_t id, int64_t put, int64_t clear, const Provenance& provenance, bool created);
   Result<int64_t> ProvenanceId(const Provenance& provenance);  // its provenance row, added if new
   Status WriteCustody(const Custody& c);
+  // Bulk mode: inserts the collected rows.
+  Status FlushBulk();
+  // Bulk mode: SetFacts on the collected rows when they hold all of the resident's; false when
+  // they do not (the caller runs the statements).
+  Result<bool> SetCollectedFacts(int64_t id, int64_t put, int64_t clear, const Provenance& p);
+  Status FlushBulkProvenance();
+  Status FlushBulkFacts();
 
   Db& db_;
   std::unique_ptr<Statements> s_;
   Provenance last_provenance_;  // of the provenance row last added, last_provenance_id_
   int64_t last_provenance_id_ = 0;
   uint64_t last_provenance_rollbacks_ = 0;  // db_.rollbacks() when it was added
+  struct BulkRows;
+  std::unique_ptr<BulkRows> bulk_;  // non-null once BeginBulk ran; active while bulk_->active
 };
 
 }  // namespace ennakko

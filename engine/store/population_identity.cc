@@ -34,6 +34,7 @@ Result<IdentityCorrection> PopulationStore::CorrectIdentityCode(std::string_view
                                                                 const Provenance& p) {
   IdentityCorrection out;
   if (former == current.code) return out;
+  ENNAKKO_RETURN_IF_ERROR(FlushBulk());  // the merge reads and moves fact_sets rows
   auto old_id = FindResident(former);
   if (!old_id.ok()) return old_id.status();
   auto new_id = FindResident(current.code);
