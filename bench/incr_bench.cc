@@ -29,6 +29,7 @@
 #include "engine/base/hetu.h"
 #include "engine/demo/democity.h"
 #include "engine/store/migrations.h"
+#include "engine/store/wal_checkpointer.h"
 
 using namespace ennakko;
 namespace fs = std::filesystem;
@@ -149,8 +150,11 @@ int main(int argc, char** argv) {
   if (!city.ok()) return Fail(city.status());
   std::printf("    demo city generated in %.2f s (not timed below)\n", Since(t0));
 
-  auto db = OpenStore({.path = (dir / "store.db").string()});
+  // As the daemon opens its store: WAL checkpoints on a thread of their own, not in the commits.
+  auto db = OpenStore({.path = (dir / "store.db").string(), .auto_checkpoint = false});
   if (!db.ok()) return Fail(db.status());
+  auto checkpointer = WalCheckpointer::Start((dir / "store.db").string(), true, chr::seconds(1));
+  if (!checkpointer.ok()) return Fail(checkpointer.status());
   FileDropConnector connector(FileDropOptions{.directory = (dir / "drop").string()}, chr::seconds(60), &clock);
 
   // (a) initial load
@@ -165,6 +169,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(loaded->records_applied), load_s, rate, rate >= 200000 ? "met" : "NOT met",
               load_cpu);
   if (load_only) {
+    checkpointer->reset();
     if (!keep) fs::remove_all(dir);
     return 0;
   }
@@ -212,6 +217,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(inc->offers_cancelled));
   std::printf("(d) peak RSS %.0f MiB; store %.0f MiB on disk\n", PeakRssMib(),
               static_cast<double>(fs::file_size(dir / "store.db")) / (1024.0 * 1024.0));
+  checkpointer->reset();
   if (!keep) fs::remove_all(dir);
   return 0;
 }

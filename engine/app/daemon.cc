@@ -33,6 +33,7 @@
 #include "engine/demo/democity.h"
 #include "engine/dispatch/dispatcher.h"
 #include "engine/store/migrations.h"
+#include "engine/store/wal_checkpointer.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -82,6 +83,7 @@ class Daemon {
   Wakeup wake_;
   MetricsRegistry metrics_;
   std::unique_ptr<Db> db_;
+  std::unique_ptr<WalCheckpointer> checkpointer_;  // WAL checkpoints off the writer's commits
   std::unique_ptr<AuditLog> audit_;
   std::unique_ptr<Pseudonymizer> pseudonyms_;
   std::shared_ptr<const RuleSet> rules_;
@@ -99,9 +101,18 @@ class Daemon {
 };
 
 Status Daemon::Start() {
-  auto db = OpenStore({.path = config_.store_path, .synchronous_full = config_.store_synchronous_full});
+  // The writer's commits never copy the WAL into the database file; a thread of its own does
+  // (engine/store/wal_checkpointer.h).
+  const bool on_disk = config_.store_path != ":memory:";
+  auto db = OpenStore({.path = config_.store_path, .synchronous_full = config_.store_synchronous_full,
+                       .auto_checkpoint = !on_disk});
   if (!db.ok()) return db.status();
   db_ = std::move(*db);
+  if (on_disk) {
+    auto checkpointer = WalCheckpointer::Start(config_.store_path, config_.store_synchronous_full, std::chrono::seconds(1));
+    if (!checkpointer.ok()) return checkpointer.status();
+    checkpointer_ = std::move(*checkpointer);
+  }
   auto audit = AuditLog::Open({.path = config_.audit_path}, clock_);
   if (!audit.ok()) return audit.status();
   audit_ = std::move(*audit);

@@ -116,6 +116,7 @@ Result<std::unique_ptr<Db>> Db::Open(const DbOptions& o) {
     if (o.path != ":memory:") ENNAKKO_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode = WAL"));
     ENNAKKO_RETURN_IF_ERROR(
         db->Exec(o.synchronous_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL"));
+    if (!o.auto_checkpoint) ENNAKKO_RETURN_IF_ERROR(db->Exec("PRAGMA wal_autocheckpoint = 0"));
   }
   return db;
 }

@@ -397,10 +397,14 @@ def _run(args, rng: random.Random, tmp: Path, kannel: KannelHarness, smtp: SmtpH
     check(not missing, f"every confirmed send has its offer.sent audit event ({len(confirmed)})",
           str(sorted(missing)[:10]))
 
-    # Kannel makes a report call again unless it is answered 200 (http-request-retry).
+    # Kannel makes a report call again unless it is answered 200 (http-request-retry). A call that
+    # a kill cut off after the daemon recorded it comes again (harmless: a report is idempotent);
+    # more repeats than kills would mean answered calls were repeated.
     repeated = query(db, "SELECT outbox_id, attempt, count(*) FROM deliveries WHERE status = 'delivered' "
                          "GROUP BY outbox_id, attempt HAVING count(*) > 1")
-    check(not repeated, "Kannel made each delivery-report call once (the daemon answers it 200)", str(repeated[:5]))
+    extra = sum(r[2] - 1 for r in repeated)
+    check(extra <= kills, f"Kannel repeated only report calls cut off by a kill ({extra} repeats, {kills} kills; "
+          "the daemon answers them 200)", str(repeated[:5]))
 
     # 5. The audit log survived the kills.
     verify = run([args.ennakko, "audit", "verify", "--config", str(config)])
