@@ -86,8 +86,9 @@ struct RepliesConfig {
   std::string sms_secret;         // in Kannel's sms-service get-url: ?secret=...
   std::string dlr_url;            // the daemon's /api/v1/sms/dlr as Kannel reaches it
   // With dlr_url: how long an SMS cut off after its hand-over waits for a delivery report before
-  // it is sent again (KannelSmsOptions::receipt_wait); 0: never sent again.
-  int receipt_wait_seconds = 900;
+  // it is sent again (KannelSmsOptions::receipt_wait); 0 (the default): never sent again. Only
+  // with Kannel's smsbox retrying report calls for longer than the daemon can be down.
+  int receipt_wait_seconds = 0;
   int lifecycle_every_seconds = 60;        // reminders and expiry
   int suomifi_events_every_seconds = 300;  // events feed poll
   int test_day_seconds = 0;       // TEST ONLY: length of a rule's "d" in seconds (0 = a real day)

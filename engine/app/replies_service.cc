@@ -182,9 +182,11 @@ HttpResponse RepliesService::Dlr(const HttpRequest& r) {
   if (st.ok()) return HttpResponse{200, "text/plain; charset=utf-8", ""};
   spdlog::warn("replies: delivery report {} for outbox {}: {}", status, id, st.ToString());
   switch (st.code()) {
-    case StatusCode::kNotFound: return HttpResponse{404, "text/plain; charset=utf-8", "unknown message\n"};
+    // A correctly signed report that cannot change anything gets 200 all the same: Kannel would
+    // repeat any other answer for its whole retry window.
+    case StatusCode::kNotFound:
+    case StatusCode::kFailedPrecondition: return HttpResponse{200, "text/plain; charset=utf-8", ""};
     case StatusCode::kInvalidArgument: return HttpResponse{400, "text/plain; charset=utf-8", "bad status\n"};
-    case StatusCode::kFailedPrecondition: return HttpResponse{409, "text/plain; charset=utf-8", "refused\n"};
     default: return HttpResponse{503, "text/plain; charset=utf-8", "try again\n"};
   }
 }

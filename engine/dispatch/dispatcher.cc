@@ -280,10 +280,11 @@ Result<int> Dispatcher::Recover() {
     return it->second->marks_handover() ? Outbox::ChannelKind::kMarksHandover : Outbox::ChannelKind::kNeither;
   }, [&](const std::string& channel) { return ReceiptWithin(channel); });
   if (!recovered.ok()) return recovered.status();
+  ENNAKKO_RETURN_IF_ERROR(outbox_.PostponeReceiptDeadlines([&](const std::string& channel) { return ReceiptWithin(channel); }));
   if (recovered->requeued > 0 || recovered->presumed_sent > 0) {
     spdlog::info("dispatch: {} offer(s) cut off by the previous stop go out again; {} had been handed to their "
-                 "gateway and count as sent, unconfirmed (never sent twice), {} of them until a delivery report "
-                 "proves it or its time runs out (then sent again)",
+                 "gateway and count as sent, unconfirmed, {} of them until a delivery report proves it or its "
+                 "time runs out (then sent again once)",
                  recovered->requeued, recovered->presumed_sent, recovered->awaiting_receipt);
     audit_("offer.recovered", {{"requeued", recovered->requeued}, {"presumed_sent", recovered->presumed_sent},
                                {"awaiting_receipt", recovered->awaiting_receipt}});
@@ -319,12 +320,19 @@ std::optional<std::chrono::seconds> Dispatcher::ReceiptWithin(const std::string&
 }
 
 Status Dispatcher::ResendUnconfirmed() {
-  auto ids = outbox_.ResendUnconfirmed();
-  if (!ids.ok()) return ids.status();
-  if (ids->empty()) return Status::Ok();
-  spdlog::warn("dispatch: {} offer(s) handed to their gateway when a send was cut off got no delivery report in "
-               "time: the gateway never had them; they are sent again", ids->size());
-  audit_("offer.resent_unconfirmed", {{"count", ids->size()}, {"offers", *ids}});
+  auto u = outbox_.ResendUnconfirmed();
+  if (!u.ok()) return u.status();
+  if (!u->resent.empty()) {
+    spdlog::warn("dispatch: {} offer(s) handed to their gateway when a send was cut off got no delivery report in "
+                 "time: the gateway never had them; they are sent again", u->resent.size());
+    audit_("offer.resent_unconfirmed", {{"count", u->resent.size()}, {"offers", u->resent}});
+  }
+  if (!u->in_doubt.empty()) {
+    spdlog::error("dispatch: {} offer(s) got no delivery report after a resend either; held in_doubt for an operator "
+                  "(does Kannel reach replies.dlr_url, and retry it?)", u->in_doubt.size());
+    audit_("offer.in_doubt", {{"count", u->in_doubt.size()}, {"offers", u->in_doubt},
+                              {"reason", "no delivery report after a resend"}});
+  }
   return Status::Ok();
 }
 
@@ -437,7 +445,8 @@ Result<DrainStats> Dispatcher::DrainOnce(const std::atomic<bool>& stop) {
   }
   if (sync_level && *sync_level > 1) (void)db_.Exec("PRAGMA synchronous = NORMAL");
   // Likewise no WAL checkpoint inside a hand-over's commit (it would run after the commit became
-  // visible, with fsyncs, before the last byte leaves); the batch's commit below checkpoints.
+  // visible, with fsyncs, before the last byte leaves); the batch's commit below, or the daemon's
+  // WalCheckpointer thread, does it.
   std::optional<int64_t> autocheckpoint;
   if (auto q = db_.Prepare("PRAGMA wal_autocheckpoint"); q.ok()) {
     if (auto row = q->Step(); row.ok() && *row) autocheckpoint = q->Int(0);

@@ -361,6 +361,58 @@ TEST_CASE("a send cut off after the hand-over on a channel with delivery reports
   CHECK(st->Int(0) == 0);
 }
 
+TEST_CASE("an SMS is sent again at most once without a report; a late report stops the resend",
+          "[dispatch][crash]") {
+  Fixture f;
+  f.sms.marks_handover_ = true;
+  f.sms.receipt_within_ = chr::seconds(60);
+  SendOutcome timeout = SendOutcome::Transient("read: timed out");
+  timeout.ambiguous = true;
+  f.sms.script = {timeout, timeout, timeout};
+  int64_t silent = f.Enqueue(1, "fi");  // reports never reach us
+  int64_t late = f.Enqueue(4, "de");    // its report comes after the resend was queued
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 2);
+  // The deadline passes while quiet hours hold the resends: both are queued again, not sent yet.
+  f.clock.Advance(chr::seconds(61));
+  Outbox outbox(*f.db, f.clock);
+  auto u = outbox.ResendUnconfirmed();
+  REQUIRE(u.ok());
+  CHECK(u->resent == std::vector<int64_t>{silent, late});
+  CHECK(f.State(late) == "queued");
+  REQUIRE(outbox.ConfirmReceipt(late).ok());  // Kannel had it after all
+  CHECK(f.State(late) == "sent");
+  // The drain resends only the silent one, and it times out again.
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  REQUIRE(f.sms.sent.size() == 3);
+  CHECK(f.sms.sent[2].outbox_id == silent);
+  // Still no report: not a third time — held for an operator.
+  f.clock.Advance(chr::seconds(61));
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->claimed == 0);
+  CHECK(f.State(silent) == "in_doubt");
+  CHECK(f.sms.sent.size() == 3);
+  CHECK(CountAudit(f, "offer.in_doubt") == 1);
+}
+
+TEST_CASE("a report deadline that passed while the daemon was down starts again at the restart",
+          "[dispatch][crash]") {
+  Fixture f;
+  f.sms.marks_handover_ = true;
+  f.sms.receipt_within_ = chr::seconds(60);
+  SendOutcome timeout = SendOutcome::Transient("read: timed out");
+  timeout.ambiguous = true;
+  f.sms.script = {timeout};
+  int64_t id = f.Enqueue(1, "fi");
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 1);
+  f.clock.Advance(chr::hours(2));  // down for two hours
+  REQUIRE(f.dispatcher->Recover().ok());
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->claimed == 0);  // Kannel gets its retries first
+  CHECK(f.State(id) == "sent");
+  REQUIRE(Outbox(*f.db, f.clock).ConfirmReceipt(id).ok());
+  f.clock.Advance(chr::seconds(61));
+  REQUIRE(f.dispatcher->DrainOnce(f.stop)->claimed == 0);
+  CHECK(f.sms.sent.size() == 1);
+}
+
 TEST_CASE("an ambiguous answer on a channel with delivery reports is sent again only when no report comes",
           "[dispatch][crash]") {
   Fixture f;

@@ -131,45 +131,112 @@ Status Outbox::MarkSent(int64_t id, std::string_view channel, std::string_view r
 
 Status Outbox::ConfirmReceipt(int64_t id) {
   // Kept even when the report comes before the send is recorded (a restart that has not recovered
-  // the row yet): MarkSent then sets no deadline.
-  auto st = db_.Prepare("UPDATE outbox SET receipt_at = COALESCE(receipt_at, ?), confirm_by = NULL WHERE id = ?");
+  // the row yet): MarkSent then sets no deadline. An offer queued again, or held for an operator,
+  // because no report had come (ResendUnconfirmed keeps its sent_at) did reach the gateway after
+  // all: back to sent, not sent again. (Every SET expression sees the row as it was.)
+  auto st = db_.Prepare(
+      "UPDATE outbox SET receipt_at = COALESCE(receipt_at, ?1), confirm_by = NULL, "
+      "state = CASE WHEN state IN ('queued', 'in_doubt') AND sent_at IS NOT NULL THEN 'sent' ELSE state END, "
+      "last_error = CASE WHEN state IN ('queued', 'in_doubt') AND sent_at IS NOT NULL "
+      "THEN 'unconfirmed: its delivery report came late; not sent again' ELSE last_error END WHERE id = ?2");
   if (!st.ok()) return st.status();
   st->Bind(1, FormatTimestamp(clock_.Now())).Bind(2, id);
   return st->Run();
 }
 
-Result<std::vector<int64_t>> Outbox::ResendUnconfirmed() {
-  const std::string now = FormatTimestamp(clock_.Now());
-  Transaction tx(db_);
-  ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
-  // Timestamps are fixed-width UTC text: compared as text, they compare as times.
-  auto find = db_.Prepare(
-      "SELECT id, channel, attempts FROM outbox WHERE confirm_by IS NOT NULL AND confirm_by <= ? AND state = 'sent' "
-      "AND delivered_at IS NULL AND closed_at IS NULL AND receipt_at IS NULL ORDER BY id");
+Status Outbox::PostponeReceiptDeadlines(
+    const std::function<std::optional<std::chrono::seconds>(const std::string&)>& receipt_within) {
+  auto find = db_.Prepare("SELECT id, channel FROM outbox WHERE confirm_by IS NOT NULL AND state = 'sent'");
   if (!find.ok()) return find.status();
-  find->Bind(1, now);
-  std::vector<std::tuple<int64_t, std::string, int>> rows;
+  std::vector<std::pair<int64_t, std::string>> rows;
   for (;;) {
     auto row = find->Step();
     if (!row.ok()) return row.status();
     if (!*row) break;
-    rows.emplace_back(find->Int(0), find->OptText(1).value_or(""), static_cast<int>(find->Int(2)));
+    rows.emplace_back(find->Int(0), find->OptText(1).value_or(""));
   }
-  auto requeue = db_.Prepare(
-      "UPDATE outbox SET state = 'queued', confirm_by = NULL, handed_over_at = NULL, sent_at = NULL, "
-      "next_attempt_at = ?1, updated_at = ?1, last_error = 'no delivery report in time: the gateway never had the "
-      "message; sending it again' WHERE id = ?2");
+  auto update = db_.Prepare("UPDATE outbox SET confirm_by = max(confirm_by, ?) WHERE id = ? AND confirm_by IS NOT NULL");
+  if (!update.ok()) return update.status();
+  for (const auto& [id, channel] : rows) {
+    auto wait = receipt_within(channel);
+    if (!wait) continue;  // the channel has no reports now: the deadline stands
+    update->Bind(1, FormatTimestamp(clock_.Now() + *wait)).Bind(2, id);
+    ENNAKKO_RETURN_IF_ERROR(update->Run());
+  }
+  return Status::Ok();
+}
+
+Result<Outbox::Unconfirmed> Outbox::ResendUnconfirmed() {
+  const std::string now = FormatTimestamp(clock_.Now());
+  Unconfirmed out;
+  // Timestamps are fixed-width UTC text: compared as text, they compare as times. A read first,
+  // on the partial index, so that an idle daemon does not take the write lock every second.
+  auto due = db_.Prepare("SELECT 1 FROM outbox WHERE confirm_by IS NOT NULL AND confirm_by <= ? LIMIT 1");
+  if (!due.ok()) return due.status();
+  due->Bind(1, now);
+  auto any = due->Step();
+  if (!any.ok()) return any.status();
+  if (!*any) return out;
+  due->Reset();
+  Transaction tx(db_);
+  ENNAKKO_RETURN_IF_ERROR(tx.begin_status());
+  auto find = db_.Prepare(
+      "SELECT id, channel, attempts, kind, EXISTS (SELECT 1 FROM deliveries d WHERE d.outbox_id = o.id AND "
+      "d.status = 'no_receipt') FROM outbox o WHERE confirm_by IS NOT NULL AND confirm_by <= ? ORDER BY id");
+  if (!find.ok()) return find.status();
+  find->Bind(1, now);
+  struct Row {
+    int64_t id;
+    std::string channel, kind;
+    int attempts;
+    bool resent_before;
+  };
+  std::vector<Row> rows;
+  for (;;) {
+    auto row = find->Step();
+    if (!row.ok()) return row.status();
+    if (!*row) break;
+    rows.push_back({find->Int(0), find->OptText(1).value_or(""), find->Text(3), static_cast<int>(find->Int(2)),
+                    find->Int(4) != 0});
+  }
+  // The guards repeat the select's: only an offer still sent, with no report of any kind.
+  constexpr const char* kOpen =
+      " WHERE id = ?2 AND state = 'sent' AND delivered_at IS NULL AND closed_at IS NULL AND receipt_at IS NULL";
+  auto requeue = db_.Prepare(std::string(
+      "UPDATE outbox SET state = 'queued', confirm_by = NULL, handed_over_at = NULL, next_attempt_at = ?1, "
+      "updated_at = ?1, last_error = 'no delivery report in time: the gateway never had the message; sending it "
+      "again'") + kOpen);
+  auto doubt = db_.Prepare(std::string(
+      "UPDATE outbox SET state = 'in_doubt', confirm_by = NULL, updated_at = ?1, last_error = 'no delivery report "
+      "after a resend either: check that Kannel reaches replies.dlr_url and retries it before sending again'") + kOpen);
+  auto settle = db_.Prepare("UPDATE outbox SET confirm_by = NULL WHERE id = ?");
   if (!requeue.ok()) return requeue.status();
-  std::vector<int64_t> ids;
-  for (const auto& [id, channel, attempts] : rows) {
-    ENNAKKO_RETURN_IF_ERROR(RecordDelivery(id, attempts, channel.empty() ? "none" : channel, "no_receipt",
-                                           "no delivery report by the deadline; sent again", ""));
-    requeue->Bind(1, now).Bind(2, id);
-    ENNAKKO_RETURN_IF_ERROR(requeue->Run());
-    ids.push_back(id);
+  if (!doubt.ok()) return doubt.status();
+  if (!settle.ok()) return settle.status();
+  for (const Row& r : rows) {
+    const std::string channel = r.channel.empty() ? "none" : r.channel;
+    if (r.kind != "offer") {
+      // A reminder is not sent again: its offer may have been answered or expired meanwhile.
+      settle->Bind(1, r.id);
+      ENNAKKO_RETURN_IF_ERROR(settle->Run());
+      continue;
+    }
+    Stmt& st = r.resent_before ? *doubt : *requeue;
+    st.Bind(1, now).Bind(2, r.id);
+    ENNAKKO_RETURN_IF_ERROR(st.Run());
+    if (db_.Changes() == 0) {  // no longer open: nothing to decide
+      settle->Bind(1, r.id);
+      ENNAKKO_RETURN_IF_ERROR(settle->Run());
+      continue;
+    }
+    ENNAKKO_RETURN_IF_ERROR(RecordDelivery(r.id, r.attempts, channel, r.resent_before ? "no_receipt_again" : "no_receipt",
+                                           r.resent_before ? "no delivery report after the resend; held for an operator"
+                                                           : "no delivery report by the deadline; sent again",
+                                           ""));
+    (r.resent_before ? out.in_doubt : out.resent).push_back(r.id);
   }
   ENNAKKO_RETURN_IF_ERROR(tx.Commit());
-  return ids;
+  return out;
 }
 
 Status Outbox::MoveToChannel(int64_t id, std::string_view channel) {

@@ -5,9 +5,10 @@
 //     └──── retry ◄──────┘                    (transient failure: next_attempt_at with backoff)
 //   sending ──(restart)──► queued   when the channel is idempotent (re-sending cannot duplicate)
 //                      │             or the message was not handed over yet (channel.h)
-//                      ├─► sent, unconfirmed  when it was handed over: never sent twice; on a
-//                      │             channel with delivery reports, a report must come by confirm_by
-//                      │             or the offer goes back to queued (ResendUnconfirmed)
+//                      ├─► sent, unconfirmed  when it was handed over (also a timeout after the
+//                      │             hand-over at run time); on a channel with delivery reports, a
+//                      │             report must come by confirm_by, or the offer goes back to queued
+//                      │             once (then in_doubt) — ResendUnconfirmed; otherwise never again
 //                      └─► in_doubt when neither applies: an operator decides
 //
 // Invariant: at most one row per idempotency key, ever (UNIQUE idem_key), so a restart, a retry or
@@ -101,11 +102,21 @@ class Outbox {
                   std::string_view unconfirmed = {},
                   std::optional<std::chrono::system_clock::time_point> confirm_by = std::nullopt);
   // A delivery report for the offer arrived: its gateway had the message (sets receipt_at, clears
-  // confirm_by; a later MarkSent sets no deadline).
+  // confirm_by; a later MarkSent sets no deadline). An offer that ResendUnconfirmed queued again
+  // or held goes back to sent.
   Status ConfirmReceipt(int64_t id);
   // Offers sent, unconfirmed, whose confirm_by has passed without a delivery report: their gateway
-  // never had the message. Each goes back to queued, due now, to be sent again; returns their ids.
-  Result<std::vector<int64_t>> ResendUnconfirmed();
+  // never had the message. An offer goes back to queued, due now, to be sent again (sent_at kept),
+  // once; the second time it is held in_doubt for an operator (reports are not reaching us). A
+  // reminder is never sent again (its offer may be answered meanwhile); its deadline is dropped.
+  struct Unconfirmed {
+    std::vector<int64_t> resent, in_doubt;
+  };
+  Result<Unconfirmed> ResendUnconfirmed();
+  // At start: a deadline that passed, or nearly, while the daemon was down gets the full wait
+  // again from now, so that the gateway can retry the reports it could not deliver meanwhile.
+  Status PostponeReceiptDeadlines(
+      const std::function<std::optional<std::chrono::seconds>(const std::string& channel)>& receipt_within);
   // Records durably, in its own statement, that a message of this offer is being handed to
   // `channel`'s gateway now (Channel::marks_handover). Cleared when the offer is claimed again.
   Status MarkHandedOver(int64_t id, std::string_view channel);

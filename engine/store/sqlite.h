@@ -25,7 +25,7 @@ struct DbOptions {
   // synchronous=FULL makes every commit durable across power loss; NORMAL in WAL mode is durable
   // across process crashes (the outbox guarantee) and much faster. FULL is the default.
   bool synchronous_full = true;
-  // False: this connection never checkpoints the WAL at commit (wal_autocheckpoint = 0); a
+  // False: this connection checkpoints the WAL at commit only past 100,000 pages, a bound; a
   // WalCheckpointer (engine/store/wal_checkpointer.h) does it on a thread of its own.
   bool auto_checkpoint = true;
 };

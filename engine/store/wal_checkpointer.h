@@ -4,7 +4,8 @@
 // "checkpoint", by default inside the commit that takes the WAL past 1,000 pages. A large commit
 // then pays for the copy and its fsync on the writer's thread: 0.35-0.4 s of a 1,000,000-resident
 // snapshot's 5 s load. The daemon's writer connection therefore opens with
-// DbOptions::auto_checkpoint = false, and a WalCheckpointer runs PRAGMA wal_checkpoint(PASSIVE)
+// DbOptions::auto_checkpoint = false (a commit checkpoints only past 100,000 pages, a bound for
+// when this thread cannot keep up), and a WalCheckpointer runs PRAGMA wal_checkpoint(PASSIVE)
 // on a connection of its own every `every` (and once more when stopped). A passive checkpoint
 // never blocks the writer or the readers; it copies the frames no reader still needs, so the WAL
 // is reused from the start once everything is copied. Durability is unchanged: a commit is

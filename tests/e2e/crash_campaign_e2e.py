@@ -220,11 +220,12 @@ HANDOVER_CUT = "unconfirmed: the process stopped after handing the message to th
 
 
 def awaiting_receipt(db: Path) -> int:
-    return query(db, "SELECT count(*) FROM outbox WHERE service = ? AND confirm_by IS NOT NULL", (SERVICE,))[0][0]
+    return query(db, "SELECT count(*) FROM outbox WHERE service = ? AND state = 'sent' AND confirm_by IS NOT NULL",
+                 (SERVICE,))[0][0]
 
 
 def check_exactly_once(db: Path, kannel: KannelHarness, smtp: SmtpHarness, suomifi: SuomiFiFake,
-                       elapsed: float, when: str, min_offers: int = MIN_OFFERS) -> None:
+                       elapsed: float, when: str, min_offers: int = MIN_OFFERS, max_lost: int = 0) -> None:
     """Every offer of the campaign is sent (exactly one message at the gateways for its recipient)
     or failed because no channel can reach its recipient; nobody else got a message."""
     rows = query(db, """SELECT o.id, o.state, o.channel, o.last_error, r.hetu, r.phone, r.email
@@ -287,6 +288,10 @@ def check_exactly_once(db: Path, kannel: KannelHarness, smtp: SmtpHarness, suomi
     if lost_in_handover:
         print(f"note: {len(lost_in_handover)} email offer(s) cut off between the hand-over record and the "
               f"last byte, counted as sent, never left (SMTP has no receipts): {lost_in_handover}")
+    # At most one message per send worker (4, the default) can be in that window when a kill lands:
+    # more would mean the hand-over is recorded too early.
+    check(len(lost_in_handover) <= max_lost, f"email offers lost in the hand-over window: {len(lost_in_handover)} "
+          f"(at most {max_lost}: 4 workers a kill)")
     strays = [k for k in received if k not in expected]
     check(not problems, f"every sent offer reached its recipient exactly once at the gateways "
           f"({len(problems)} did not)", "\n".join(problems[:20]))
@@ -373,7 +378,7 @@ def _run(args, rng: random.Random, tmp: Path, kannel: KannelHarness, smtp: SmtpH
     elapsed = time.monotonic() - t_start
 
     # 4. Count at the gateways.
-    check_exactly_once(db, kannel, smtp, suomifi, elapsed, f"after {kills} kills")
+    check_exactly_once(db, kannel, smtp, suomifi, elapsed, f"after {kills} kills", max_lost=4 * kills)
 
     # The kills did cut sends off: some offers were put back, some counted as handed over.
     recovered = [json.loads(line) for line in (tmp / "audit" / "audit.jsonl").read_text().splitlines()
@@ -412,6 +417,9 @@ def _run(args, rng: random.Random, tmp: Path, kannel: KannelHarness, smtp: SmtpH
     if kannel.smsbox_restarts:
         print(f"note: Kannel's smsbox died {len(kannel.smsbox_restarts)} time(s) during the kills and was restarted "
               f"(as run_kannel_box does): exit codes {kannel.smsbox_restarts}")
+    # It died at almost every kill before the daemon answered Kannel's calls 200 with a connection each.
+    check(len(kannel.smsbox_restarts) <= 2, f"Kannel's smsbox survived the daemon's kills "
+          f"({len(kannel.smsbox_restarts)} restarts)")
     print(f"crash_campaign_e2e: ok ({kills} kills: {collections.Counter(k[0] for k in kill_log)})")
 
 
