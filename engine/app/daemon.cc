@@ -315,6 +315,9 @@ Status Daemon::Start() {
   spdlog::info("http: listening on {}:{} (/healthz, /readyz, /metrics)", config_.http_address, http_->port());
 
   metrics_.Describe("ennakko_residents", "gauge", "Residents in the store.");
+  metrics_.Describe("ennakko_store_wal_backlog_frames", "gauge",
+                    "WAL frames the last background checkpoint left uncopied into the database file.");
+  metrics_.Describe("ennakko_store_wal_checkpoints", "gauge", "Background WAL checkpoints run since start.");
   metrics_.Describe("ennakko_decisions", "gauge", "Recorded decisions by service and verdict.");
   metrics_.Describe("ennakko_offers", "gauge", "Offers in the outbox by service and state.");
   metrics_.Describe("ennakko_quarantined_records", "gauge", "Records in quarantine by connector.");
@@ -390,6 +393,10 @@ void Daemon::UpdateMetrics() {
   count("SELECT service, state, count(*) FROM outbox GROUP BY service, state", "ennakko_offers", {"service", "state"});
   count("SELECT connector, count(*) FROM quarantine GROUP BY connector", "ennakko_quarantined_records", {"connector"});
   UpdateReplyMetrics(*db_, metrics_);
+  if (checkpointer_) {
+    metrics_.Set("ennakko_store_wal_backlog_frames", {}, static_cast<double>(checkpointer_->backlog()));
+    metrics_.Set("ennakko_store_wal_checkpoints", {}, static_cast<double>(checkpointer_->checkpoints()));
+  }
   metrics_.Clear("ennakko_rules_info");
   metrics_.Set("ennakko_rules_info", {{"revision", rules_->revision()}}, 1);
 }

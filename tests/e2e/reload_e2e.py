@@ -209,6 +209,12 @@ def _reload(args, tmp: Path, daemons: list[Daemon]) -> None:
     check(revisions == [r1] and failures == 1,
           f"/metrics: ennakko_rules_info{{revision={r1}}}; failures still 1",
           f"revisions {revisions}, failures {failures}")
+    # The store's WAL is checkpointed by the background thread, and /metrics says so.
+    text = daemon.http_get("/metrics")[1]
+    ckpt = re.search(r"^ennakko_store_wal_checkpoints (\d+)", text, re.M)
+    backlog = re.search(r"^ennakko_store_wal_backlog_frames (\d+)", text, re.M)
+    check(ckpt is not None and int(ckpt.group(1)) > 0 and backlog is not None,
+          f"/metrics: background WAL checkpoints {ckpt and ckpt.group(1)}, backlog {backlog and backlog.group(1)} frames")
     loaded = [e for e in audit_events(audit, "rules.loaded") if e.get("revision") == r1]
     check(len(loaded) == 1 and loaded[0].get("trigger") == "http",
           f"audit: rules.loaded revision {r1}, trigger http", json.dumps(loaded))
