@@ -2,6 +2,8 @@
 
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include <valijson/adapters/nlohmann_json_adapter.hpp>
 #include <valijson/schema.hpp>
 #include <valijson/schema_parser.hpp>
@@ -58,6 +60,14 @@ bool SchemaValidator::Validate(const YamlDocument& doc, Diagnostics& diags) cons
   valijson::adapters::NlohmannJsonAdapter target(doc.json());
   if (validator.validate(*schema_, target, &results)) return true;
   std::vector<valijson::ValidationResults::Error> errors(results.begin(), results.end());
+  // The shadowing below compares every error with every other: a document with thousands of bad
+  // list items would take seconds. Nobody reads past the first hundreds; say how many are left.
+  constexpr size_t kMaxErrors = 200;
+  if (errors.size() > kMaxErrors) {
+    diags.Error(doc.At(""), fmt::format("{} more schema problems not shown", errors.size() - kMaxErrors),
+                "fix the ones shown and check again");
+    errors.resize(kMaxErrors);
+  }
   for (const auto& e : errors) {
     // An error about a whole subtree is noise when a more specific error inside it exists.
     // Only valijson's summaries ("Failed to validate against ...") are shadowed; an unknown key or

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -364,6 +365,20 @@ bool IsStr(const nlohmann::json& j, const std::string& pointer) {
   return v && v->is_string();
 }
 
+// Reports an entry already listed earlier in the same list (`seen`: value -> first index). Done
+// here, not by the schema's uniqueItems: valijson checks that pair by pair and records an error
+// for every equal pair, so a long list of repeats took minutes and gigabytes
+// (tests/fuzz/regressions/rule-unique-items-quadratic.yaml). Returns true for a repeat.
+bool Repeated(const YamlDocument& doc, std::string_view list, size_t idx, const std::string& value,
+              std::map<std::string, size_t>& seen, Diagnostics& diags) {
+  auto [it, inserted] = seen.emplace(value, idx);
+  if (inserted) return false;
+  diags.Error(doc.At(fmt::format("{}/{}", list, idx)),
+              fmt::format("'{}' is listed twice (also item {} of {})", value, it->second + 1, list),
+              "remove the repeated entry");
+  return true;
+}
+
 void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
                       const std::map<std::string, ParamSpec>& params,
                       const std::vector<DefinitionSpec>& definitions, RuleSpec& rule, Diagnostics& diags) {
@@ -386,6 +401,7 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
     }
   }
   if (const auto* facts = At(j, "/data_held/facts"); facts && facts->is_array()) {
+    std::map<std::string, size_t> seen_facts;
     for (size_t idx = 0; idx < facts->size(); ++idx) {
       const nlohmann::json& item = (*facts)[idx];
       int max_age = 0;
@@ -404,6 +420,7 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
                     "facts of a person: birth_date, death_date, municipality, language, address_protected, alive, guardians, children, placements");
         continue;
       }
+      if (Repeated(*doc, "/data_held/facts", idx, path_s, seen_facts, diags)) continue;
       rule.data_held.push_back(path_s);
       rule.data_held_max_age.push_back(max_age);
     }
@@ -432,9 +449,11 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
     }
   }
   if (const auto* changes = At(j, "/trigger/on_change"); changes && changes->is_array()) {
+    std::map<std::string, size_t> seen_changes;
     for (size_t idx = 0; idx < changes->size(); ++idx) {
       if (!(*changes)[idx].is_string()) continue;
       std::string fact = (*changes)[idx].get<std::string>();
+      if (Repeated(*doc, "/trigger/on_change", idx, fact, seen_changes, diags)) continue;
       if (!FindField(TypeKind::kPerson, fact.rfind("subject.", 0) == 0 ? fact.substr(8) : "")) {
         diags.Error(doc->At(fmt::format("/trigger/on_change/{}", idx)), "unknown fact '" + fact + "'");
         continue;
@@ -483,8 +502,11 @@ void LoadRuleDocument(const Result<YamlDocument>& doc, const std::string& path,
       }
     }
     if (const auto* ch = At(j, "/offer/channels"); ch && ch->is_array()) {
-      for (const auto& c : *ch) {
-        if (c.is_string()) rule.channels.push_back(c.get<std::string>());
+      std::map<std::string, size_t> seen_channels;
+      for (size_t idx = 0; idx < ch->size(); ++idx) {
+        const auto& c = (*ch)[idx];
+        if (!c.is_string() || Repeated(*doc, "/offer/channels", idx, c.get<std::string>(), seen_channels, diags)) continue;
+        rule.channels.push_back(c.get<std::string>());
       }
     }
     if (IsStr(j, "/offer/messages")) {

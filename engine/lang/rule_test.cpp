@@ -1,6 +1,7 @@
 #include "engine/lang/rule.h"
 
 #include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 
@@ -98,4 +99,49 @@ TEST_CASE("YAML syntax errors carry line and column", "[rules]") {
   REQUIRE(diags.items().size() == 1);
   CHECK(diags.items()[0].location.line >= 1);
   CHECK(diags.items()[0].message.find("YAML syntax error") == 0);
+}
+
+TEST_CASE("an entry listed twice is one error at the repeat, and a long list of repeats is fast", "[rules]") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / "ennakko-rules-repeats";
+  fs::remove_all(dir);
+  fs::copy(ENNAKKO_SOURCE_ROOT "/rules", dir, fs::copy_options::recursive);
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_directory() && entry.path().filename() != "preschool-offer" && entry.path().filename() != "params" &&
+        entry.path().filename() != "definitions") {
+      fs::remove_all(entry.path());
+    }
+  }
+  const fs::path rule = dir / "preschool-offer/rule.yaml";
+  std::ifstream in(rule);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto replace = [&](const std::string& from, const std::string& to) {
+    auto at = text.find(from);
+    REQUIRE(at != std::string::npos);
+    text.replace(at, from.size(), to);
+  };
+  replace("facts: [subject.birth_date, subject.alive,", "facts: [subject.birth_date, subject.alive, subject.alive,");
+  replace("channels: [suomifi, sms, email, file]", "channels: [suomifi, sms, email, sms, file]");
+  std::ofstream(rule, std::ios::trunc) << text;
+  Diagnostics diags;
+  CHECK_FALSE(LoadRuleSources(dir.string(), diags).ok());
+  std::string out = diags.ToString();
+  INFO(out);
+  CHECK(out.find("rule.yaml:21:46: error: 'subject.alive' is listed twice (also item 2 of /data_held/facts)") !=
+        std::string::npos);
+  CHECK(out.find("'sms' is listed twice (also item 2 of /offer/channels)") != std::string::npos);
+  CHECK(diags.error_count() == 2);
+
+  // Thousands of repeats (the schema's uniqueItems made valijson record an error per equal pair:
+  // minutes and gigabytes). Now one error each, quickly.
+  std::string many = "facts: [subject.birth_date, subject.alive";
+  for (int i = 0; i < 3000; ++i) many += ", subject.guardians";
+  replace("facts: [subject.birth_date, subject.alive, subject.alive", many);
+  std::ofstream(rule, std::ios::trunc) << text;
+  Diagnostics lots;
+  auto start = std::chrono::steady_clock::now();
+  CHECK_FALSE(LoadRuleSources(dir.string(), lots).ok());
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  CHECK(lots.error_count() >= 2999);
+  fs::remove_all(dir);
 }
