@@ -51,6 +51,13 @@ class ScriptedChannel : public Channel {
   bool idempotent_, needs_phone_;
 };
 
+// A timeout after the hand-over: the gateway may have the message (SendOutcome::ambiguous).
+SendOutcome AmbiguousTimeout() {
+  SendOutcome o = SendOutcome::Transient("read: timed out");
+  o.ambiguous = true;
+  return o;
+}
+
 std::shared_ptr<const RuleSet> ShippedRules() {
   Diagnostics diags;
   auto sources = LoadRuleSources(ENNAKKO_SOURCE_ROOT "/rules", diags);
@@ -264,8 +271,7 @@ TEST_CASE("an ambiguous failure after the hand-over is never sent again on a cha
           "[dispatch][crash]") {
   Fixture f;
   f.sms.marks_handover_ = true;
-  SendOutcome timeout = SendOutcome::Transient("read: timed out");
-  timeout.ambiguous = true;
+  const SendOutcome timeout = AmbiguousTimeout();
   f.sms.script = {timeout};
   int64_t id = f.Enqueue(1, "fi");
   auto stats = f.dispatcher->DrainOnce(f.stop);
@@ -366,8 +372,7 @@ TEST_CASE("an SMS is sent again at most once without a report; a late report sto
   Fixture f;
   f.sms.marks_handover_ = true;
   f.sms.receipt_within_ = chr::seconds(60);
-  SendOutcome timeout = SendOutcome::Transient("read: timed out");
-  timeout.ambiguous = true;
+  const SendOutcome timeout = AmbiguousTimeout();
   f.sms.script = {timeout, timeout, timeout};
   int64_t silent = f.Enqueue(1, "fi");  // reports never reach us
   int64_t late = f.Enqueue(4, "de");    // its report comes after the resend was queued
@@ -398,8 +403,7 @@ TEST_CASE("a report deadline that passed while the daemon was down starts again 
   Fixture f;
   f.sms.marks_handover_ = true;
   f.sms.receipt_within_ = chr::seconds(60);
-  SendOutcome timeout = SendOutcome::Transient("read: timed out");
-  timeout.ambiguous = true;
+  const SendOutcome timeout = AmbiguousTimeout();
   f.sms.script = {timeout};
   int64_t id = f.Enqueue(1, "fi");
   REQUIRE(f.dispatcher->DrainOnce(f.stop)->sent == 1);
@@ -418,8 +422,7 @@ TEST_CASE("an ambiguous answer on a channel with delivery reports is sent again 
   Fixture f;
   f.sms.marks_handover_ = true;
   f.sms.receipt_within_ = chr::seconds(300);
-  SendOutcome timeout = SendOutcome::Transient("read: timed out");
-  timeout.ambiguous = true;
+  const SendOutcome timeout = AmbiguousTimeout();
   f.sms.script = {timeout, timeout};
   int64_t id = f.Enqueue(1, "fi");
   int64_t other = f.Enqueue(4, "de");

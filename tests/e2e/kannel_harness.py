@@ -266,7 +266,6 @@ class KannelHarness:
         self._supervise = supervise
         self._supervisor: Optional[threading.Thread] = None
         self._stopping = threading.Event()
-        self._procs_lock = threading.Lock()
         self._smsbox_argv: list[str] = []
         # Exit codes of smsbox processes that died and were restarted (supervise=True).
         self.smsbox_restarts: list[int] = []
@@ -353,14 +352,13 @@ class KannelHarness:
 
     def _supervise_smsbox(self) -> None:
         """Restarts smsbox when it dies, as Debian's init script does (run_kannel_box)."""
+        # The only thread that replaces smsbox while the harness runs; stop() joins it first.
         while not self._stopping.wait(0.2):
-            with self._procs_lock:
-                proc = self._procs.get("smsbox")
-                if proc is None or proc.poll() is None:
-                    continue
-                self.smsbox_restarts.append(proc.returncode)
-                self._procs.pop("smsbox")
-                self._spawn("smsbox", self._smsbox_argv)
+            proc = self._procs.get("smsbox")
+            if proc is None or proc.poll() is None:
+                continue
+            self.smsbox_restarts.append(proc.returncode)
+            self._spawn("smsbox", self._smsbox_argv)
 
     def stop(self) -> None:
         """Terminates smsbox, fakesmsc and bearerbox and waits for them. Idempotent."""
